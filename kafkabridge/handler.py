@@ -1,0 +1,175 @@
+"""``@kafka_handler``: a user's function becomes the Celery task that handles one Kafka topic.
+
+The task runs the function on a :class:`~kafkabridge.message.Message`, retries failures with
+Celery countdown retries timed by the handler's :class:`~kafkabridge.retry_policy.RetryPolicy`, and
+dead-letters the message when the policy says stop. Dead-lettering itself is retried while the
+store is down, so a message is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from celery import Task, shared_task
+
+from . import runtime
+from .dead_letter import DeadLetterRecord
+from .errors import ConfigurationError
+from .message import Message
+from .registry import HandlerRegistry, Route, handlers
+from .retry_policy import DeadLetterNow, RetryLater, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+HandlerFunction = Callable[[Message], Any]
+
+DEFAULT_TIME_LIMIT = 300.0
+"""Seconds one handler run may take before the worker kills it (Celery hard time limit)."""
+
+STORE_RETRY_POLICY = RetryPolicy(max_attempts=2**31, base_delay=1.0, max_delay=60.0, jitter=0.2)
+"""Backoff for saving a dead letter while the store (the database) is down; it never gives up."""
+
+# Keyword arguments a handler task carries besides the envelope; only kafkabridge sets them.
+FIRST_FAILED_AT = "kb_first_failed_at"
+REQUEUED = "kb_requeued"
+PENDING_DEAD_LETTER = "kb_pending_dead_letter"
+PENDING_RESOLVE = "kb_pending_resolve"
+STORE_ATTEMPT = "kb_store_attempt"
+
+_FIXED_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+class HandlerTask(Task):
+    """Celery task base of every Kafka handler. Use ``@kafka_handler``, not this class directly."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+    kafka_topic: str
+    kafka_retry_policy: RetryPolicy
+    kafka_function: HandlerFunction
+
+    def deliver(self, envelope: dict[str, Any], delivery: dict[str, Any]) -> None:
+        """Run the handler on one message and decide what happens if it fails."""
+        if PENDING_DEAD_LETTER in delivery:
+            self._dead_letter(DeadLetterRecord.from_dict(delivery[PENDING_DEAD_LETTER]), delivery)
+            return
+        if delivery.get(PENDING_RESOLVE):
+            self._resolve(Message.from_envelope(envelope), delivery)
+            return
+        message = Message.from_envelope(envelope, attempt=self.request.retries + 1)
+        failed_at = datetime.now(timezone.utc)
+        if message.problem is not None:
+            self._dead_letter(self._record(message, message.problem, None, delivery, failed_at), delivery)
+            return
+        hooks = runtime.current().hooks
+        hooks.emit("on_handler_started", message, self.name)
+        started = time.monotonic()
+        try:
+            self.kafka_function(message)
+        except Exception as error:
+            self._after_failure(message, error, delivery)
+            return
+        hooks.emit("on_handler_succeeded", message, self.name, time.monotonic() - started)
+        if delivery.get(REQUEUED):
+            self._resolve(message, delivery)
+
+    def _after_failure(self, message: Message, error: Exception, delivery: dict[str, Any]) -> None:
+        failed_at = datetime.now(timezone.utc)
+        decision = self.kafka_retry_policy.decide(error, message.attempt)
+        if isinstance(decision, RetryLater):
+            logger.warning(
+                "handler %s failed on %s (attempt %d of %d): %r; retrying in %.2fs",
+                self.name, message.id, message.attempt, self.kafka_retry_policy.max_attempts, error, decision.countdown,
+            )
+            runtime.current().hooks.emit("on_retry_scheduled", message, self.name, error, decision.countdown)
+            first_failed_at = delivery.get(FIRST_FAILED_AT) or failed_at.isoformat()
+            raise self.retry(
+                countdown=decision.countdown, exc=error, max_retries=None,
+                kwargs={**delivery, FIRST_FAILED_AT: first_failed_at},
+            )
+        assert isinstance(decision, DeadLetterNow)
+        self._dead_letter(self._record(message, decision.reason, error, delivery, failed_at), delivery)
+
+    def _record(
+        self, message: Message, reason: str, error: BaseException | None, delivery: dict[str, Any], failed_at: datetime
+    ) -> DeadLetterRecord:
+        first = delivery.get(FIRST_FAILED_AT)
+        return DeadLetterRecord.from_error(
+            message, handler=self.name, reason=reason, error=error,
+            first_failed_at=datetime.fromisoformat(first) if first else failed_at, last_failed_at=failed_at,
+        )
+
+    def _dead_letter(self, record: DeadLetterRecord, delivery: dict[str, Any]) -> None:
+        try:
+            runtime.dead_letter_store().save(record)
+        except ConfigurationError:
+            raise
+        except Exception as error:
+            self._retry_store_step(
+                delivery, {PENDING_DEAD_LETTER: record.to_dict()}, f"could not store the dead letter of {record.message_id}", error
+            )
+        logger.warning(
+            "dead-lettered %s (handler %s, %d attempt(s)): %s", record.message_id, record.handler, record.attempts, record.reason
+        )
+        runtime.current().hooks.emit("on_dead_lettered", record)
+
+    def _resolve(self, message: Message, delivery: dict[str, Any]) -> None:
+        try:
+            runtime.dead_letter_store().mark_resolved(message.id, self.name)
+        except ConfigurationError:
+            raise
+        except Exception as error:
+            self._retry_store_step(delivery, {PENDING_RESOLVE: True}, f"could not mark {message.id} resolved", error)
+
+    def _retry_store_step(self, delivery: dict[str, Any], pending: dict[str, Any], what: str, error: Exception) -> None:
+        """The store is down: keep the message in the broker and try the same step again later."""
+        store_attempt = int(delivery.get(STORE_ATTEMPT, 0)) + 1
+        countdown = STORE_RETRY_POLICY.delay(store_attempt)
+        logger.error(
+            "%s (%r); the message stays queued and this is retried in %.1fs (try %d)", what, error, countdown, store_attempt
+        )
+        raise self.retry(countdown=countdown, max_retries=None, kwargs={**delivery, **pending, STORE_ATTEMPT: store_attempt})
+
+
+def kafka_handler(
+    topic: str,
+    *,
+    retry: RetryPolicy | None = None,
+    name: str | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
+    registry: HandlerRegistry = handlers,
+    **task_options: Any,
+) -> Callable[[HandlerFunction], HandlerTask]:
+    """Make ``function(message)`` the Celery task that handles every message of ``topic``.
+
+    Raising retries the message per ``retry`` (default :class:`RetryPolicy`); raising
+    :class:`~kafkabridge.errors.GiveUp` dead-letters it at once. Extra keyword arguments are Celery
+    task options (``queue``, ``rate_limit``, ...); handlers always acknowledge late.
+    """
+    policy = retry or RetryPolicy()
+    for option, required in _FIXED_TASK_OPTIONS.items():
+        if option in task_options and task_options[option] != required:
+            raise ConfigurationError(f"@kafka_handler({topic!r}) needs {option}={required}: it is what makes delivery at-least-once")
+
+    def decorator(function: HandlerFunction) -> HandlerTask:
+        task_name = name or f"{function.__module__}.{function.__qualname__}"
+
+        def run(task: HandlerTask, envelope: dict[str, Any], **delivery: Any) -> None:
+            task.deliver(envelope, delivery)
+
+        run.__name__, run.__qualname__, run.__module__ = function.__name__, function.__qualname__, function.__module__
+        run.__doc__ = function.__doc__
+        registry.register(Route(topic=topic, task_name=task_name, retry_policy=policy, time_limit=time_limit))
+        return shared_task(  # type: ignore[no-any-return]
+            base=HandlerTask, bind=True, name=task_name, time_limit=time_limit,
+            kafka_topic=topic, kafka_retry_policy=policy, kafka_function=staticmethod(function),
+            **task_options,
+        )(run)
+
+    return decorator
+
+

@@ -1,0 +1,59 @@
+"""The one extension point for observing a message's life: metrics, alerts and tracing plug in here.
+
+Subclass :class:`Hooks` and override what you need; every method does nothing by default. The
+:class:`HookDispatcher` calls each hook and logs, never raises, what a hook throws: an alert that
+cannot reach Discord must not stop a message from being handled.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from .dead_letter import DeadLetterRecord
+    from .message import Message, MessageId
+
+logger = logging.getLogger(__name__)
+
+
+class Hooks:
+    """Called at each step of a message's life. All methods are no-ops."""
+
+    def on_batch_published(self, messages: Sequence[Message]) -> None:
+        """The bridge handed these messages to the Celery broker, and the broker confirmed them."""
+
+    def on_publish_failed(self, messages: Sequence[Message], error: BaseException) -> None:
+        """The broker refused these messages; the bridge keeps them and tries again."""
+
+    def on_offsets_committed(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Offsets (next offset to read, per topic and partition) were committed to Kafka."""
+
+    def on_handler_started(self, message: Message, handler: str) -> None:
+        """A worker is about to run ``handler`` for ``message`` (attempt ``message.attempt``)."""
+
+    def on_handler_succeeded(self, message: Message, handler: str, seconds: float) -> None:
+        """The handler returned without raising."""
+
+    def on_retry_scheduled(self, message: Message, handler: str, error: BaseException, countdown: float) -> None:
+        """The handler raised and will run again in ``countdown`` seconds."""
+
+    def on_dead_lettered(self, record: DeadLetterRecord) -> None:
+        """The message will not be retried; it is stored as a dead letter."""
+
+    def on_requeued(self, message_id: MessageId, handler: str, task_id: str) -> None:
+        """An operator sent a dead letter back to its handler."""
+
+
+class HookDispatcher:
+    """Calls every registered hook; a hook that raises is logged and skipped."""
+
+    def __init__(self, hooks: Iterable[Hooks] = ()) -> None:
+        self.hooks: tuple[Hooks, ...] = tuple(hooks)
+
+    def emit(self, event: str, *args: Any) -> None:
+        for hook in self.hooks:
+            try:
+                getattr(hook, event)(*args)
+            except Exception:
+                logger.exception("kafkabridge hook %s.%s failed; carrying on", type(hook).__name__, event)

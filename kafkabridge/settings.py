@@ -1,0 +1,80 @@
+"""The bridge's settings: one plain object, built in one place from a mapping and the environment.
+
+The library never reads Django settings; the Django app passes ``settings.KAFKABRIDGE`` to
+:meth:`BridgeSettings.from_mapping`, and so can any other framework.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from .errors import ConfigurationError
+
+DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
+DEFAULT_GROUP_ID = "kafkabridge"
+DEFAULT_BATCH_SIZE = 500
+"""Messages asked of ``Consumer.consume()`` at once."""
+DEFAULT_POLL_TIMEOUT = 0.5
+"""Seconds ``consume()`` may wait for a batch; also bounds how fast a stop request is noticed."""
+DEFAULT_COMMIT_INTERVAL = 1.0
+"""Seconds between offset commits while running (revocation and shutdown always commit)."""
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+"""Seconds a stopping bridge keeps trying to publish what it already consumed before it closes."""
+DEFAULT_CELERY_APP = "dashboard.celery:app"
+
+ENVIRONMENT_OVERRIDES = {"KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers", "KAFKABRIDGE_GROUP_ID": "group_id"}
+"""Environment variables that win over the mapping, and the option each one sets."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeSettings:
+    """Everything the bridge and the handler tasks need to know about their surroundings."""
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
+    group_id: str = DEFAULT_GROUP_ID
+    topics: tuple[str, ...] = ()
+    """Topics the bridge consumes; empty means every topic that has a handler."""
+    queue: str | None = None
+    """Celery queue for handler tasks; None uses the Celery app's default queue."""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    poll_timeout: float = DEFAULT_POLL_TIMEOUT
+    commit_interval: float = DEFAULT_COMMIT_INTERVAL
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    consumer_config: Mapping[str, Any] = field(default_factory=dict)
+    """Extra librdkafka consumer options; they cannot switch off the at-least-once options."""
+    celery_app: str = DEFAULT_CELERY_APP
+    """Import path (``module:attribute``) of the Celery app that runs the handlers."""
+    dead_letter_store: str | None = None
+    """Import path of a :class:`kafkabridge.dead_letter.DeadLetterStore` class."""
+    hooks: tuple[str, ...] = ()
+    """Import paths of :class:`kafkabridge.hooks.Hooks` classes, called in this order."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigurationError(f"BATCH_SIZE must be at least 1, got {self.batch_size}")
+        for name in ("poll_timeout", "commit_interval", "shutdown_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name.upper()} must be a positive number of seconds")
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> BridgeSettings:
+        """Build settings from ``KAFKABRIDGE``-style options (upper or lower case), then the environment."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            name = key.lower()
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                did_you_mean = f" Did you mean {hint[0].upper()!r}?" if hint else ""
+                raise ConfigurationError(
+                    f"unknown kafkabridge option {key!r}.{did_you_mean} Known options: {', '.join(sorted(k.upper() for k in known))}"
+                )
+            values[name] = tuple(value) if name in ("topics", "hooks") else value
+        environ = os.environ if environ is None else environ
+        for variable, name in ENVIRONMENT_OVERRIDES.items():
+            if environ.get(variable):
+                values[name] = environ[variable]
+        return cls(**values)

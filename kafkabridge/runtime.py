@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from celery.signals import worker_init
 from kombu.utils.imports import symbol_by_name
 
 from .dead_letter import DeadLetterStore
@@ -41,6 +42,7 @@ def configure(
     if dead_letter_store is None and settings.dead_letter_store:
         dead_letter_store = symbol_by_name(settings.dead_letter_store)()
     _current = Runtime(settings=settings, hooks=HookDispatcher(hooks), dead_letters=dead_letter_store)
+    worker_init.connect(_check_worker_handlers, weak=False, dispatch_uid="kafkabridge.checks")
     return _current
 
 
@@ -62,3 +64,13 @@ def dead_letter_store() -> DeadLetterStore:
             "kafkabridge.dead_letter.DeadLetterStore class (Django: 'dashboard.failures.store.DjangoDeadLetterStore')"
         )
     return store
+
+
+def _check_worker_handlers(sender: object = None, **_: object) -> None:
+    """A worker refuses to start with a handler whose retries would outlive the broker's visibility timeout."""
+    from .checks import check_visibility_timeout
+    from .registry import handlers
+
+    app = sender.app  # type: ignore[attr-defined]
+    app.loader.import_default_modules()
+    check_visibility_timeout(app, handlers.routes_for() if handlers.topics() else ())

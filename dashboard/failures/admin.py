@@ -1,0 +1,74 @@
+"""Browse dead letters and requeue them. A thin layer: every action calls a function in services.py."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from . import payload, services
+from .models import FailedMessage
+
+
+@admin.register(FailedMessage)
+class FailedMessageAdmin(admin.ModelAdmin):
+    list_display = ("record", "handler", "exception_class", "status", "attempts", "requeue_count", "last_failed_at")
+    list_filter = ("status", "source_topic", "handler", "exception_class", "last_failed_at")
+    search_fields = ("key_text", "exception_message", "exception_class", "reason")
+    date_hierarchy = "last_failed_at"
+    actions = ["requeue_selected"]
+    fieldsets = [
+        ("Source", {"fields": ["record", "message_timestamp", "key_shown", "headers_shown"]}),
+        ("Payload", {"fields": ["value_shown"]}),
+        ("Failure", {"fields": ["handler", "reason", "exception_class", "exception_message", "attempts",
+                                "first_failed_at", "last_failed_at", "traceback_shown"]}),
+        ("Requeue", {"fields": ["status", "requeue_count", "requeued_by", "requeued_at", "resolved_at"]}),
+    ]
+    readonly_fields = [field for section in fieldsets for field in section[1]["fields"]]
+
+    @admin.display(description="record", ordering="source_topic")
+    def record(self, row: FailedMessage) -> str:
+        return str(row)
+
+    @admin.display(description="key")
+    def key_shown(self, row: FailedMessage) -> SafeString:
+        return payload.render(None if row.key is None else bytes(row.key))
+
+    @admin.display(description="value")
+    def value_shown(self, row: FailedMessage) -> SafeString:
+        return payload.render(None if row.value is None else bytes(row.value))
+
+    @admin.display(description="headers")
+    def headers_shown(self, row: FailedMessage) -> SafeString:
+        return payload.render_headers(list(row.to_message().headers))
+
+    @admin.display(description="traceback")
+    def traceback_shown(self, row: FailedMessage) -> SafeString:
+        return format_html("<pre>{}</pre>", row.traceback or "(none)")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # dead letters come from handlers, never from a form
+
+    def has_change_permission(self, request: HttpRequest, obj: FailedMessage | None = None) -> bool:
+        return False  # the record of a failure is evidence: read-only; actions change status
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{FailedMessage._meta.app_label}.requeue_failedmessage")
+
+    @admin.action(description="Requeue selected failed messages", permissions=["requeue"])
+    def requeue_selected(self, request: HttpRequest, queryset: QuerySet[FailedMessage]) -> None:
+        report = services.requeue(queryset.values_list("pk", flat=True), actor=request.user)
+        for row in report.requeued:
+            self.log_change(request, row, f"Requeued to {row.handler}")
+        if report.requeued:
+            self.message_user(request, f"Requeued {len(report.requeued)} message(s).", messages.SUCCESS)
+        if report.skipped:
+            self.message_user(
+                request,
+                f"Skipped {len(report.skipped)} message(s) not in status 'failed' (already requeued, resolved or discarded).",
+                messages.WARNING,
+            )
+        for row, error in report.errors:
+            self.message_user(request, f"Could not requeue {row}: {error!r}. It stays failed.", messages.ERROR)

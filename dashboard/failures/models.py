@@ -1,0 +1,70 @@
+"""One row per dead-lettered Kafka record: the raw bytes, where they came from, and why they failed."""
+
+from __future__ import annotations
+
+import base64
+
+from django.conf import settings
+from django.db import models
+
+from kafkabridge import Message
+
+
+class FailedMessage(models.Model):
+    class Status(models.TextChoices):
+        FAILED = "failed", "Failed"
+        REQUEUED = "requeued", "Requeued"
+        RESOLVED = "resolved", "Resolved"
+        DISCARDED = "discarded", "Discarded"
+
+    source_topic = models.CharField(max_length=249, db_index=True)
+    source_partition = models.IntegerField()
+    source_offset = models.BigIntegerField()
+    key = models.BinaryField(null=True, blank=True)
+    key_text = models.CharField(max_length=255, blank=True, help_text="The key as text, for search.")
+    value = models.BinaryField(null=True, blank=True)
+    headers = models.JSONField(default=list, blank=True, help_text="[[name, base64 value or null], ...] in order.")
+    message_timestamp = models.DateTimeField(null=True, blank=True)
+
+    handler = models.CharField(max_length=255, db_index=True)
+    reason = models.TextField()
+    exception_class = models.CharField(max_length=255, blank=True, db_index=True)
+    exception_message = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField()
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField(db_index=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FAILED, db_index=True)
+    requeue_count = models.PositiveIntegerField(default=0)
+    requeued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requeued_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_failed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_topic", "source_partition", "source_offset"], name="one_failed_message_per_record"
+            )
+        ]
+        permissions = [("requeue_failedmessage", "Can requeue failed messages")]
+
+    def __str__(self) -> str:
+        return f"{self.source_topic}/{self.source_partition}@{self.source_offset}"
+
+    def to_message(self) -> Message:
+        """The original Kafka record, byte for byte."""
+        return Message(
+            topic=self.source_topic,
+            partition=self.source_partition,
+            offset=self.source_offset,
+            key=None if self.key is None else bytes(self.key),
+            value=None if self.value is None else bytes(self.value),
+            headers=tuple((name, None if value is None else base64.b64decode(value)) for name, value in self.headers),
+            timestamp=self.message_timestamp,
+        )

@@ -1,0 +1,63 @@
+"""Operator actions on dead letters. The admin calls these; they hold all the logic.
+
+Requeue is claim-then-enqueue: the status change failed → requeued is the atomic claim, so two
+operators (or a double submit) requeue a message once. If the enqueue then fails, the claim is
+undone and the failure reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import F
+from django.utils import timezone
+from kombu.utils.imports import symbol_by_name
+
+import kafkabridge
+from kafkabridge import runtime
+
+from .models import FailedMessage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RequeueReport:
+    requeued: list[FailedMessage] = field(default_factory=list)
+    skipped: list[FailedMessage] = field(default_factory=list)
+    """Rows that were not in status "failed" (already requeued, resolved or discarded)."""
+    errors: list[tuple[FailedMessage, Exception]] = field(default_factory=list)
+
+
+def requeue(ids: Iterable[int], *, actor: AbstractBaseUser | AnonymousUser | None) -> RequeueReport:
+    """Send each failed message back to its handler with fresh attempts."""
+    report = RequeueReport()
+    app = symbol_by_name(runtime.current().settings.celery_app)
+    user = actor if actor is not None and actor.is_authenticated else None
+    for pk in ids:
+        claimed = FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.FAILED).update(
+            status=FailedMessage.Status.REQUEUED,
+            requeue_count=F("requeue_count") + 1,
+            requeued_by=user,
+            requeued_at=timezone.now(),
+        )
+        row = FailedMessage.objects.filter(pk=pk).first()
+        if row is None:
+            continue
+        if not claimed:
+            report.skipped.append(row)
+            continue
+        try:
+            kafkabridge.requeue(app, row.to_message(), row.handler)
+        except Exception as error:
+            logger.exception("requeue of %s failed; it stays failed", row)
+            FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.REQUEUED).update(
+                status=FailedMessage.Status.FAILED, requeue_count=F("requeue_count") - 1
+            )
+            report.errors.append((row, error))
+        else:
+            report.requeued.append(row)
+    return report

@@ -84,8 +84,10 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
         if attempt < 1:
             raise ValueError(f"attempt numbers start at 1, got {attempt}")
-        # min() before multiplying keeps huge attempt numbers from overflowing to inf.
-        nominal = min(self.max_delay, self.base_delay * self.multiplier ** min(attempt - 1, 1024))
+        try:
+            nominal = min(self.max_delay, self.base_delay * self.multiplier ** (attempt - 1))
+        except OverflowError:  # attempt numbers in the thousands: long past the cap anyway
+            nominal = self.max_delay
         spread = self.jitter * (2.0 * random() - 1.0)
         return max(0.0, min(self.max_delay, nominal * (1.0 + spread)))
 

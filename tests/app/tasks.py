@@ -1,0 +1,60 @@
+"""Handlers used by the integration tests; their topics live under the test's namespace (KBTEST_NS)."""
+
+from __future__ import annotations
+
+import base64
+
+from kafkabridge import GiveUp, Message, RetryPolicy, kafka_handler
+
+from . import recorder
+from .recorder import topic
+
+FLAKY_POLICY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=4.0, jitter=0.2)
+
+
+@kafka_handler(topic("record"), retry=RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0))
+def record(message: Message) -> None:
+    recorder.record_handled(message)
+
+
+@kafka_handler(topic("flaky"), retry=FLAKY_POLICY)
+def fails_twice_then_succeeds(message: Message) -> None:
+    recorder.record_attempt(message)
+    if message.attempt <= 2:
+        raise ConnectionError(f"downstream unavailable (attempt {message.attempt})")
+    recorder.record_handled(message)
+
+
+@kafka_handler(topic("always_fails"), retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5))
+def always_fails(message: Message) -> None:
+    recorder.record_attempt(message)
+    raise RuntimeError(f"this handler always fails (value={message.value!r})")
+
+
+@kafka_handler(topic("gives_up"), retry=RetryPolicy(max_attempts=5, base_delay=0.1, give_up_on=(ValueError,)))
+def gives_up(message: Message) -> None:
+    recorder.record_attempt(message)
+    if message.value == b"give-up":
+        raise GiveUp("the order was cancelled upstream")
+    raise ValueError("the order has no lines")
+
+
+@kafka_handler(topic("poison"), retry=RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=0.2))
+def parses_json(message: Message) -> None:
+    recorder.record_attempt(message)
+    document = message.json()
+    recorder.record_handled(
+        message,
+        key=None if message.key is None else base64.b64encode(message.key).decode(),
+        value_length=len(message.value or b""),
+        headers=[[name, None if value is None else base64.b64encode(value).decode()] for name, value in message.headers],
+        document_type=type(document).__name__,
+    )
+
+
+@kafka_handler(topic("requeue"), retry=RetryPolicy(max_attempts=1))
+def fails_until_healed(message: Message) -> None:
+    recorder.record_attempt(message)
+    if not recorder.client().exists(recorder.key("healed")):
+        raise ConnectionError("the downstream service is still down")
+    recorder.record_handled(message)

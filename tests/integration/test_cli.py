@@ -1,0 +1,24 @@
+"""Start-up refuses configurations that cannot work, with a message that names the problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests import support
+
+
+def test_runbridge_refuses_a_topic_without_a_handler_naming_it(ns: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runbridge", "--topic", f"{ns}.nobody-handles-this"],
+        cwd=support.ROOT, env=support.process_env(ns), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"no handler for topic(s) '{ns}.nobody-handles-this'" in result.stderr
+
+
+def test_a_bridge_on_a_topic_that_does_not_exist_yet_keeps_running_and_says_so(ns: str, logs, bridges: list) -> None:
+    bridge = support.start_bridge(ns, [f"{ns}.record"], logs)
+    bridges.append(bridge)
+    bridge.wait_for_log(r"does not exist \(yet\)", timeout=60)
+    assert bridge.alive()

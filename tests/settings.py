@@ -1,0 +1,29 @@
+"""Django settings for the test suite: the service's settings, on the test services, plus the test handlers.
+
+Integration tests run real worker and bridge processes with these settings; each test gives them its
+own namespace (KBTEST_NS) for topic names, the Celery queue and Redis keys.
+"""
+
+import os
+
+import dj_database_url
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kafkabridge_test")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")
+
+from dashboard.settings import *  # noqa: E402,F403
+from dashboard.settings import INSTALLED_APPS, KAFKABRIDGE  # noqa: E402
+
+DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.app"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+
+KBTEST_REDIS_URL = os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")
+KAFKABRIDGE = {
+    **KAFKABRIDGE,
+    "QUEUE": os.environ.get("KBTEST_NS") or None,
+    "HOOKS": ["tests.app.hooks.RecordingHooks"],
+    "POLL_TIMEOUT": 0.2,
+    # A killed bridge's partitions move to its successor after this long (the broker's minimum).
+    "CONSUMER_CONFIG": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+}

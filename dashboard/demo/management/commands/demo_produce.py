@@ -50,20 +50,33 @@ class Command(BaseCommand):
                 future.result()
         orders = sample_orders(count)
         producer = Producer({"bootstrap.servers": servers, "enable.idempotence": True})
-        for key, value, _ in orders:
-            producer.produce(DEMO_TOPIC, key=key, value=value, headers=[("source", b"demo"), ("trace-bytes", b"\x00\x01")])
-        if producer.flush(30):
-            raise CommandError("some demo messages were not delivered to Kafka")
-        expected = sum(1 for *_, outcome in orders if outcome.startswith("dead letter"))
-        self.stdout.write(f"produced {len(orders)} orders to {DEMO_TOPIC}: {len(orders) - expected} should be handled "
-                          f"(some after 2 retries), {expected} should end as dead letters")
+        expected_dead: set[tuple[int, int]] = set()
+        failures: list[object] = []
+
+        def delivered(error: object, record: Any, outcome: str) -> None:
+            if error is not None:
+                failures.append(error)
+            elif outcome.startswith("dead letter"):
+                expected_dead.add((record.partition(), record.offset()))
+
+        for key, value, outcome in orders:
+            producer.produce(
+                DEMO_TOPIC, key=key, value=value, headers=[("source", b"demo"), ("trace-bytes", b"\x00\xff")],
+                on_delivery=lambda error, record, outcome=outcome: delivered(error, record, outcome),
+            )
+        if producer.flush(30) or failures:
+            raise CommandError(f"some demo messages were not delivered to Kafka: {failures[:3]}")
+        self.stdout.write(f"produced {len(orders)} orders to {DEMO_TOPIC}: {len(orders) - len(expected_dead)} should be "
+                          f"handled (every tenth after 2 retries), {len(expected_dead)} should end as dead letters")
         deadline = time.monotonic() + timeout
-        seen = 0
-        while time.monotonic() < deadline:
-            seen = FailedMessage.objects.filter(source_topic=DEMO_TOPIC).count()
-            if seen >= expected:
-                break
+        stored: set[tuple[int, int]] = set()
+        while time.monotonic() < deadline and stored != expected_dead:
             time.sleep(0.5)
-        self.stdout.write(f"dead letters stored for {DEMO_TOPIC}: {seen} (expected {expected})")
-        if seen < expected:
-            raise CommandError("the dead letters did not all arrive in time: is the worker running? (see its log)")
+            stored = {
+                (row.source_partition, row.source_offset)
+                for row in FailedMessage.objects.filter(source_topic=DEMO_TOPIC)
+                if (row.source_partition, row.source_offset) in expected_dead
+            }
+        self.stdout.write(f"dead letters stored: {len(stored)} of {len(expected_dead)} expected")
+        if stored != expected_dead:
+            raise CommandError("the dead letters did not all arrive in time: are the worker and the bridge running? (see their logs)")

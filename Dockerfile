@@ -1,0 +1,13 @@
+# The kafkabridge service image: the Django dashboard, the Celery worker and the bridge share it.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY manage.py pyproject.toml ./
+COPY kafkabridge ./kafkabridge
+COPY dashboard ./dashboard
+RUN useradd --create-home kafkabridge
+USER kafkabridge
+EXPOSE 8000
+CMD ["python", "manage.py", "runbridge"]

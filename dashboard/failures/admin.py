@@ -14,7 +14,7 @@ from .models import FailedMessage
 
 @admin.register(FailedMessage)
 class FailedMessageAdmin(admin.ModelAdmin):
-    list_display = ("record", "handler", "exception_class", "status", "attempts", "requeue_count", "last_failed_at")
+    list_display = ("record", "handler_name", "exception", "short_reason", "status", "attempts", "requeue_count", "last_failed_at")
     list_filter = ("status", "source_topic", "handler", "exception_class", "last_failed_at")
     search_fields = ("key_text", "exception_message", "exception_class", "reason")
     date_hierarchy = "last_failed_at"
@@ -32,6 +32,18 @@ class FailedMessageAdmin(admin.ModelAdmin):
     def record(self, row: FailedMessage) -> str:
         return str(row)
 
+    @admin.display(description="handler", ordering="handler")
+    def handler_name(self, row: FailedMessage) -> str:
+        return row.handler.rsplit(".", 1)[-1]
+
+    @admin.display(description="exception", ordering="exception_class")
+    def exception(self, row: FailedMessage) -> str:
+        return row.exception_class.rsplit(".", 1)[-1]
+
+    @admin.display(description="reason")
+    def short_reason(self, row: FailedMessage) -> str:
+        return row.reason if len(row.reason) <= 80 else row.reason[:79] + "…"
+
     @admin.display(description="key")
     def key_shown(self, row: FailedMessage) -> SafeString:
         return payload.render(None if row.key is None else bytes(row.key))
@@ -46,13 +58,16 @@ class FailedMessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="traceback")
     def traceback_shown(self, row: FailedMessage) -> SafeString:
-        return format_html("<pre>{}</pre>", row.traceback or "(none)")
+        return format_html('<pre style="{}">{}</pre>', payload.PRE_STYLE, row.traceback or "(none)")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # dead letters come from handlers, never from a form
 
     def has_change_permission(self, request: HttpRequest, obj: FailedMessage | None = None) -> bool:
         return False  # the record of a failure is evidence: read-only; actions change status
+
+    def has_delete_permission(self, request: HttpRequest, obj: FailedMessage | None = None) -> bool:
+        return False  # a dead letter is the only copy of the message: never deleted from the admin
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(f"{FailedMessage._meta.app_label}.requeue_failedmessage")
@@ -63,7 +78,12 @@ class FailedMessageAdmin(admin.ModelAdmin):
         for row in report.requeued:
             self.log_change(request, row, f"Requeued to {row.handler}")
         if report.requeued:
-            self.message_user(request, f"Requeued {len(report.requeued)} message(s).", messages.SUCCESS)
+            self.message_user(
+                request,
+                f"Requeued {len(report.requeued)} message(s) to their handlers. Each row turns 'resolved' when its "
+                "handler succeeds, or 'failed' again if it fails once more.",
+                messages.SUCCESS,
+            )
         if report.skipped:
             self.message_user(
                 request,

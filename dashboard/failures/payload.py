@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 MAX_SHOWN_BYTES = 64 * 1024
+PRE_STYLE = "white-space: pre-wrap; overflow-wrap: anywhere; max-height: 40em; overflow: auto; margin: 0"
 
 
 def describe(data: bytes | None) -> tuple[str, str]:
@@ -32,9 +33,10 @@ def describe(data: bytes | None) -> tuple[str, str]:
 
 
 def render(data: bytes | None) -> SafeString:
+    if data is None:
+        return format_html("<em>{}</em>", "null")
     kind, text = describe(data)
-    size = "null" if data is None else f"{len(data)} bytes"
-    return format_html('<div class="kb-payload"><small>{} · {}</small><pre>{}</pre></div>', kind, size, text)
+    return format_html('<div><small>{} · {} bytes</small><pre style="{}">{}</pre></div>', kind, len(data), PRE_STYLE, text)
 
 
 def render_headers(headers: list[tuple[str, bytes | None]]) -> SafeString:
@@ -49,5 +51,5 @@ def _hexdump(data: bytes, width: int = 16) -> str:
     for start in range(0, len(data), width):
         chunk = data[start : start + width]
         printable = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{start:08x}  {chunk.hex(' '):<{width * 3}}  {printable}")
+        lines.append(f"{start:08x}  {chunk.hex(' '):<{width * 3 - 1}}  {printable}")
     return "\n".join(lines)

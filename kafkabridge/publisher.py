@@ -56,6 +56,8 @@ class CeleryPublisher:
             return
         try:
             with self._app.producer_or_acquire() as producer:
+                for task_name in {self._task_names[message.topic] for message in messages} - self._templates.keys():
+                    producer.maybe_declare(self._template(task_name).queue)
                 with producer.batch(max_size=COMMANDS_PER_MESSAGE * len(messages) + 1):
                     for message in messages:
                         self._publish_one(producer, message)
@@ -64,13 +66,12 @@ class CeleryPublisher:
 
     def _publish_one(self, producer: Any, message: Message) -> None:
         task_name = self._task_names[message.topic]
-        template = self._templates.get(task_name) or self._template(task_name)
+        template = self._templates[task_name]
         task_id = str(message.id)
         producer.publish(
             dumps(([message.to_envelope()], {}, template.embed)),
             exchange="",
             routing_key=template.queue.name,
-            declare=[template.queue],
             headers={**template.headers, "id": task_id, "root_id": task_id, "argsrepr": f"({task_id!r})"},
             content_type="application/json",
             content_encoding="utf-8",

@@ -1,0 +1,118 @@
+"""``python -m bench``: every benchmark of issue 3 in one command; JSON, a plot and docs/benchmarks.md out.
+
+    scripts/bench            # full: medians of 3 runs, a 1,000,000-message memory run
+    scripts/bench --quick    # a smaller, faster pass of the same measurements
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import harness
+
+DOCS = harness.ROOT / "docs"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller counts, for a fast check")
+    parser.add_argument("--runs", type=int, default=None, help="runs per measurement (default 3, quick 2)")
+    parser.add_argument("--out", type=Path, default=DOCS, help="where benchmarks.{json,png,md} go")
+    options = parser.parse_args(argv)
+    runs = options.runs or (2 if options.quick else 3)
+    sizes = {
+        "consume": 100_000 if options.quick else 300_000,
+        "publish": 3_000 if options.quick else 10_000,
+        "bridge": 50_000 if options.quick else 150_000,
+        "drain": 3_000 if options.quick else 10_000,
+        "latency_seconds": 5 if options.quick else 15,
+        "memory": 200_000 if options.quick else 1_000_000,
+    }
+
+    topic = harness.unique("bench")
+    os.environ["KB_BENCH_TOPIC"] = topic  # the no-op handler's topic, read when Django imports the tasks
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    os.environ["CELERY_BROKER_URL"] = harness.BROKER_URL
+    import django
+
+    django.setup()
+    from kafkabridge import runtime
+    from kombu.utils.imports import symbol_by_name
+
+    from . import report, scenarios
+
+    app = symbol_by_name(runtime.current().settings.celery_app)
+    app.loader.import_default_modules()
+    harness.broker().flushdb()
+
+    print(f"filling {topic} with {max(sizes['consume'], sizes['bridge']):,} messages", file=sys.stderr)
+    harness.fill_topic(topic, max(sizes["consume"], sizes["bridge"]))
+
+    measurements = {
+        "B1 raw consume (consume(1000))": lambda: scenarios.raw_consume(topic, sizes["consume"]),
+        "B3 raw publish (apply_async)": lambda: scenarios.raw_publish(app, sizes["publish"]),
+        "Bridge (Kafka → Celery broker, at-least-once)": lambda: scenarios.bridge_throughput(app, topic, sizes["bridge"]),
+        "B5 raw worker, solo": lambda: scenarios.worker_drain(app, "bench.noop", "solo", sizes["drain"]),
+        "Handler path, solo": lambda: scenarios.worker_drain(app, "bench.noop_handler", "solo", sizes["drain"]),
+        "B5 raw worker, prefork ×2": lambda: scenarios.worker_drain(app, "bench.noop", "prefork", sizes["drain"]),
+        "Handler path, prefork ×2": lambda: scenarios.worker_drain(app, "bench.noop_handler", "prefork", sizes["drain"]),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in measurements}
+    with tqdm(total=runs * len(measurements), desc="benchmarks", unit="step") as progress:
+        for run in range(runs):  # interleaved, so a noisy minute hurts every measurement alike
+            for name, measure in measurements.items():
+                progress.set_postfix_str(name)
+                samples[name].append(measure())
+                progress.write(f"run {run + 1}: {name}: {samples[name][-1]:,.0f} msg/s")
+                progress.update()
+    throughput = {name: harness.Summary.of(values) for name, values in samples.items()}
+
+    capacity = min(throughput["Bridge (Kafka → Celery broker, at-least-once)"].median, throughput["Handler path, prefork ×2"].median)
+    rate = capacity / 2
+    p50, p99, count = scenarios.end_to_end_latency(rate, sizes["latency_seconds"])
+    print(f"latency at {rate:,.0f} msg/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({count} samples)", file=sys.stderr)
+
+    memory_topic = harness.unique("bench-rss")
+    harness.fill_topic(memory_topic, sizes["memory"])
+    memory = scenarios.bridge_memory(memory_topic, sizes["memory"])
+    warm = [rss for done, rss in memory if done >= sizes["memory"] * 0.1]
+    after_warmup = warm[0] if warm else memory[-1][1]
+    peak = max(warm) if warm else after_warmup
+
+    results = {
+        "runs": runs,
+        "sizes": sizes,
+        "machine": report.machine(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "throughput": throughput,
+        "ratios": {
+            "bridge_vs_b3": throughput["Bridge (Kafka → Celery broker, at-least-once)"].median / throughput["B3 raw publish (apply_async)"].median,
+            "handler_vs_b5_solo": throughput["Handler path, solo"].median / throughput["B5 raw worker, solo"].median,
+            "handler_vs_b5_prefork": throughput["Handler path, prefork ×2"].median / throughput["B5 raw worker, prefork ×2"].median,
+        },
+        "latency": {"rate": rate, "capacity": capacity, "p50_ms": p50, "p99_ms": p99, "samples": count},
+        "memory": {
+            "messages": sizes["memory"],
+            "rss_after_warmup_mib": after_warmup / 2**20,
+            "rss_max_after_warmup_mib": peak / 2**20,
+            "growth": peak / after_warmup - 1,
+            "samples": memory,
+        },
+    }
+    command = "scripts/bench" + (" --quick" if options.quick else "")
+    options.out.mkdir(parents=True, exist_ok=True)
+    report.write_json(options.out / "benchmarks.json", results)
+    report.write_plot(options.out / "benchmarks.png", throughput, memory)
+    (options.out / "benchmarks.md").write_text(report.markdown(results, command, "benchmarks.png"))
+    print((options.out / "benchmarks.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

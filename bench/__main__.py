@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         "publish": 3_000 if options.quick else 10_000,
         "bridge": 50_000 if options.quick else 150_000,
         "drain": 3_000 if options.quick else 10_000,
-        "latency_seconds": 5 if options.quick else 15,
+        "latency_seconds": 6 if options.quick else 20,
+        "burst": 1_000 if options.quick else 3_000,
         "memory": 200_000 if options.quick else 1_000_000,
     }
 
@@ -73,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
                 progress.update()
     throughput = {name: harness.Summary.of(values) for name, values in samples.items()}
 
-    capacity = min(throughput["Bridge (Kafka → Celery broker, at-least-once)"].median, throughput["Handler path, prefork ×2"].median)
-    rate = capacity / 2
-    p50, p99, count = scenarios.end_to_end_latency(rate, sizes["latency_seconds"])
-    print(f"latency at {rate:,.0f} msg/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({count} samples)", file=sys.stderr)
+    latency = []
+    for pool in ("threads", "solo", "prefork"):
+        latency.append(scenarios.end_to_end(sizes["burst"], sizes["latency_seconds"], pool=pool))
+        print(f"end to end, {pool} worker: capacity {latency[-1]['capacity']:,.0f} msg/s; at {latency[-1]['rate']:,.0f} msg/s "
+              f"p50 {latency[-1]['p50_ms']:.1f} ms, p99 {latency[-1]['p99_ms']:.1f} ms", file=sys.stderr)
 
     memory_topic = harness.unique("bench-rss")
     harness.fill_topic(memory_topic, sizes["memory"])
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             "handler_vs_b5_solo": throughput["Handler path, solo"].median / throughput["B5 raw worker, solo"].median,
             "handler_vs_b5_prefork": throughput["Handler path, prefork ×2"].median / throughput["B5 raw worker, prefork ×2"].median,
         },
-        "latency": {"rate": rate, "capacity": capacity, "p50_ms": p50, "p99_ms": p99, "samples": count},
+        "latency": latency,
         "memory": {
             "messages": sizes["memory"],
             "rss_after_warmup_mib": after_warmup / 2**20,

@@ -110,16 +110,32 @@ def worker_drain(app: object, task_name: str, pool: str, count: int) -> float:
         broker.delete(queue)
 
 
-def end_to_end_latency(rate: float, seconds: float) -> tuple[float, float, int]:
-    """p50 and p99 milliseconds from Kafka timestamp to handler start, producing at ``rate`` messages/s."""
+def end_to_end(burst: int, seconds: float, warmup: float = 1.0, pool: str = "prefork") -> dict[str, float]:
+    """Capacity, then latency at half of it, through a bridge process and a prefork worker.
+
+    Capacity: a burst of ``burst`` messages from Kafka to handler start, with every process on the
+    machine busy at once (which is what bounds latency). Latency: Kafka timestamp → handler start
+    while producing at half that rate for ``seconds``; the first ``warmup`` seconds are left out
+    (connections and first fetches).
+    """
     topic, queue, key = harness.unique("latency"), harness.unique("latency"), harness.unique("latency")
     harness.fill_topic(topic, 0)
     env = {"KB_BENCH_LATENCY_KEY": key, "KB_BENCH_LATENCY_REDIS": harness.BROKER_URL, "KB_BENCH_TOPIC": topic}
-    worker = harness.start_worker("prefork", queue, **env)
+    worker = harness.start_worker(pool, queue, **env)
     bridge = harness.start_bridge(topic, harness.unique("latency"), queue, **env)
     broker = harness.broker()
+    producer = Producer({"bootstrap.servers": harness.KAFKA, "linger.ms": 0})
     try:
-        producer = Producer({"bootstrap.servers": harness.KAFKA, "linger.ms": 0})
+        started = time.perf_counter()
+        for i in range(burst):
+            producer.produce(topic, key=str(i).encode(), value=b'{"n": 1}')
+            producer.poll(0)
+        producer.flush(30)
+        harness.wait_until(lambda: broker.llen(key) >= burst, 300, "the capacity burst", interval=0.01)
+        capacity = burst / (time.perf_counter() - started)
+        broker.delete(key, f"{key}:published")
+
+        rate = capacity / 2
         total = int(rate * seconds)
         started = time.perf_counter()
         for i in tqdm(range(total), desc=f"latency @ {rate:.0f}/s", unit="msg", leave=False, mininterval=0.5):
@@ -130,12 +146,20 @@ def end_to_end_latency(rate: float, seconds: float) -> tuple[float, float, int]:
                 time.sleep(delay)
         producer.flush(30)
         harness.wait_until(lambda: broker.llen(key) >= total, 120, "every latency sample", interval=0.1)
-        samples = sorted(float(v) for v in broker.lrange(key, 0, -1))
-        return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))], len(samples)
+        skip = int(rate * warmup)
+        samples = sorted(float(v) for v in broker.lrange(key, skip, -1))
+        published = sorted(float(v) for v in broker.lrange(f"{key}:published", skip, -1))
+        return {"pool": pool, "capacity": capacity, "rate": rate, "samples": len(samples),
+                "p50_ms": _percentile(samples, 0.50), "p99_ms": _percentile(samples, 0.99),
+                "bridge_p50_ms": _percentile(published, 0.50), "bridge_p99_ms": _percentile(published, 0.99)}
     finally:
         bridge.stop()
         worker.stop()
-        broker.delete(key, queue)
+        broker.delete(key, f"{key}:published", queue)
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def bridge_memory(topic: str, count: int) -> list[tuple[int, int]]:

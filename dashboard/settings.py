@@ -74,7 +74,7 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # acks_late handlers: one unacknowledged message per process
+CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("CELERY_WORKER_PREFETCH_MULTIPLIER", "1"))  # acks_late: 1 per process
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # kafkabridge options (see kafkabridge.settings.BridgeSettings); KAFKA_BOOTSTRAP_SERVERS overrides.

@@ -90,6 +90,7 @@ class Bridge:
             "bootstrap.servers": self._settings.bootstrap_servers,
             "group.id": self._settings.group_id,
             "error_cb": self._on_kafka_error,
+            "on_commit": self._on_commit,
         }
 
     def stop(self, *_: Any) -> None:
@@ -131,7 +132,7 @@ class Bridge:
         if self._pending and time.monotonic() >= self._retry_publish_at:
             self._publish_pending()
         if time.monotonic() - self._last_commit >= self._settings.commit_interval:
-            self._commit()
+            self._commit(wait=False)
 
     def _fetch(self, consumer: Consumer) -> list[Any]:
         """A batch of what Kafka has now: wait (up to ``poll_timeout``) only while there is nothing.
@@ -188,23 +189,32 @@ class Bridge:
         if self._pending:
             logger.error("stopping with %d unpublished message(s); they are not committed and will be read again", len(self._pending))
 
-    def _commit(self, only: set[tuple[str, int]] | None = None) -> None:
+    def _commit(self, only: set[tuple[str, int]] | None = None, *, wait: bool = True) -> None:
+        """Commit what the tracker allows. ``wait=False`` (the periodic commit) does not block the loop:
+        the tracker learns the result in :meth:`_on_commit`, so a failed commit is offered again."""
         self._last_commit = time.monotonic()
         offsets = self._tracker.committable()
         if only is not None:
             offsets = {tp: offset for tp, offset in offsets.items() if tp in only}
         if not offsets or self._consumer is None:
             return
+        partitions = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
         try:
-            self._consumer.commit(
-                offsets=[TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()],
-                asynchronous=False,
-            )
+            committed = self._consumer.commit(offsets=partitions, asynchronous=not wait)
         except KafkaException as error:
             logger.warning("offset commit failed (%s); it is tried again with the next commit", error.args[0])
             return
-        self._tracker.committed(offsets)
-        self._hooks.emit("on_offsets_committed", offsets)
+        if wait:
+            self._on_commit(None, committed or partitions)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is not None:
+            self._report_once(f"commit:{error.code()}", "offset commit failed (%s); it is tried again with the next commit", error)
+            return
+        done = {(tp.topic, tp.partition): tp.offset for tp in partitions if tp.error is None and tp.offset >= 0}
+        if done:
+            self._tracker.committed(done)
+            self._hooks.emit("on_offsets_committed", done)
 
     def _set_paused(self, paused: bool) -> None:
         if self._consumer is None or paused == self._paused:

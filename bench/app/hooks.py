@@ -6,6 +6,8 @@ from functools import cache
 
 import redis
 
+from typing import Sequence
+
 from kafkabridge import Hooks, Message
 
 
@@ -21,3 +23,10 @@ class LatencyHooks(Hooks):
         key = os.environ.get("KB_BENCH_LATENCY_KEY")
         if key and message.timestamp is not None:
             _client().rpush(key, time.time() * 1000 - message.timestamp.timestamp() * 1000)
+
+    def on_batch_published(self, messages: Sequence[Message]) -> None:
+        key = os.environ.get("KB_BENCH_LATENCY_KEY")
+        now = time.time() * 1000
+        stamped = [now - m.timestamp.timestamp() * 1000 for m in messages if m.timestamp is not None]
+        if key and stamped:
+            _client().rpush(f"{key}:published", *stamped)

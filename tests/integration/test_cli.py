@@ -22,3 +22,12 @@ def test_a_bridge_on_a_topic_that_does_not_exist_yet_keeps_running_and_says_so(n
     bridges.append(bridge)
     bridge.wait_for_log(r"does not exist \(yet\)", timeout=60)
     assert bridge.alive()
+
+
+def test_handlers_show_in_celery_inspect_registered(ns: str, worker: support.ServiceProcess) -> None:
+    result = subprocess.run(
+        [str(support.BIN / "celery"), "-A", "dashboard", "inspect", "registered", "-d", f"{ns}@{__import__('socket').gethostname()}", "-t", "10"],
+        cwd=support.ROOT, env=support.process_env(ns), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tests.app.tasks.record" in result.stdout and "tests.app.tasks.always_fails" in result.stdout

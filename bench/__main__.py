@@ -19,12 +19,40 @@ from . import harness
 DOCS = harness.ROOT / "docs"
 
 
+RATIOS = {
+    "bridge_vs_b3": ("Bridge (Kafka → Celery broker, at-least-once)", "B3 raw publish (apply_async)"),
+    "handler_vs_b5_solo": ("Handler path, solo", "B5 raw worker, solo"),
+    "handler_vs_b5_prefork": ("Handler path, prefork ×2", "B5 raw worker, prefork ×2"),
+}
+
+
+def paired_ratios(samples: dict[str, list[float]]) -> dict[str, harness.Summary]:
+    """Each ratio per run (its two measurements ran minutes apart at most), then the median over runs.
+
+    On a shared machine the load drifts between runs; pairing within a run cancels most of that drift.
+    """
+    return {
+        name: harness.Summary.of([a / b for a, b in zip(samples[top], samples[bottom])])
+        for name, (top, bottom) in RATIOS.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a fast check")
     parser.add_argument("--runs", type=int, default=None, help="runs per measurement (default 3, quick 2)")
     parser.add_argument("--out", type=Path, default=DOCS, help="where benchmarks.{json,png,md} go")
+    parser.add_argument("--from-json", type=Path, help="rewrite the report from a saved benchmarks.json; measure nothing")
     options = parser.parse_args(argv)
+    if options.from_json:
+        return rewrite_report(options.from_json, options.out)
+    try:
+        return measure(options)
+    finally:
+        harness.delete_topics()
+
+
+def measure(options: argparse.Namespace) -> int:
     runs = options.runs or (2 if options.quick else 3)
     sizes = {
         "consume": 100_000 if options.quick else 300_000,
@@ -93,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": report.machine(),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "throughput": throughput,
-        "ratios": {
-            "bridge_vs_b3": throughput["Bridge (Kafka → Celery broker, at-least-once)"].median / throughput["B3 raw publish (apply_async)"].median,
-            "handler_vs_b5_solo": throughput["Handler path, solo"].median / throughput["B5 raw worker, solo"].median,
-            "handler_vs_b5_prefork": throughput["Handler path, prefork ×2"].median / throughput["B5 raw worker, prefork ×2"].median,
-        },
+        "ratios": paired_ratios(samples),
         "latency": latency,
         "memory": {
             "messages": sizes["memory"],
@@ -107,13 +131,32 @@ def main(argv: list[str] | None = None) -> int:
             "samples": memory,
         },
     }
-    command = "scripts/bench" + (" --quick" if options.quick else "")
-    options.out.mkdir(parents=True, exist_ok=True)
-    report.write_json(options.out / "benchmarks.json", results)
-    report.write_plot(options.out / "benchmarks.png", throughput, memory)
-    (options.out / "benchmarks.md").write_text(report.markdown(results, command, "benchmarks.png"))
-    print((options.out / "benchmarks.md").read_text())
+    write_outputs(results, options.out, "scripts/bench" + (" --quick" if options.quick else ""))
     return 0
+
+
+def rewrite_report(saved: Path, out: Path) -> int:
+    import json
+
+    from . import report
+
+    results = json.loads(saved.read_text())
+    samples = {name: summary["runs"] for name, summary in results["throughput"].items()}
+    results["throughput"] = {name: harness.Summary.of(runs) for name, runs in samples.items()}
+    results["ratios"] = paired_ratios(samples)
+    write_outputs(results, out, results.get("command", "scripts/bench"))
+    return 0
+
+
+def write_outputs(results: dict, out: Path, command: str) -> None:
+    from . import report
+
+    results["command"] = command
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_json(out / "benchmarks.json", results)
+    report.write_plot(out / "benchmarks.png", results["throughput"], [tuple(s) for s in results["memory"]["samples"]])
+    (out / "benchmarks.md").write_text(report.markdown(results, command, "benchmarks.png"))
+    print((out / "benchmarks.md").read_text())
 
 
 if __name__ == "__main__":

@@ -43,11 +43,15 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
         time.sleep(interval)
 
 
+CREATED_TOPICS: list[str] = []
+
+
 def fill_topic(topic: str, count: int, value_size: int = 100) -> None:
-    """A topic of ``count`` small JSON messages spread over the partitions."""
+    """A topic of ``count`` small JSON messages spread over the partitions (deleted by :func:`delete_topics`)."""
     admin = AdminClient({"bootstrap.servers": KAFKA})
     for future in admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]).values():
         future.result(30)
+    CREATED_TOPICS.append(topic)
     producer = Producer({"bootstrap.servers": KAFKA, "linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000})
     padding = "x" * max(0, value_size - 30)
     for i in tqdm(range(count), desc=f"fill {topic}", unit="msg", unit_scale=True, leave=False, mininterval=0.5):
@@ -60,6 +64,14 @@ def fill_topic(topic: str, count: int, value_size: int = 100) -> None:
         if i % 10_000 == 0:
             producer.poll(0)
     assert producer.flush(60) == 0, "benchmark messages did not all reach Kafka"
+
+
+def delete_topics() -> None:
+    """Remove every topic this run created, so benchmark data does not pile up on the broker's disk."""
+    if CREATED_TOPICS:
+        for future in AdminClient({"bootstrap.servers": KAFKA}).delete_topics(CREATED_TOPICS).values():
+            future.result(30)
+        CREATED_TOPICS.clear()
 
 
 def committed_total(group: str, topic: str) -> int:

@@ -61,9 +61,9 @@ class HandlerTask(Task):
             self._resolve(Message.from_envelope(envelope), delivery)
             return
         message = Message.from_envelope(envelope, attempt=self.request.retries + 1)
-        failed_at = datetime.now(timezone.utc)
-        if message.problem is not None:
-            self._dead_letter(self._record(message, message.problem, None, delivery, failed_at), delivery)
+        if message.problem is not None:  # the bridge could not read the whole record: never guess
+            record = self._record(message, message.problem, None, delivery, datetime.now(timezone.utc))
+            self._dead_letter(record, delivery)
             return
         hooks = runtime.current().hooks
         hooks.emit("on_handler_started", message, self.name)

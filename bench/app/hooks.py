@@ -3,10 +3,9 @@ from __future__ import annotations
 import os
 import time
 from functools import cache
+from typing import Sequence
 
 import redis
-
-from typing import Sequence
 
 from kafkabridge import Hooks, Message
 
@@ -17,7 +16,8 @@ def _client() -> redis.Redis:
 
 
 class LatencyHooks(Hooks):
-    """When KB_BENCH_LATENCY_KEY is set, records Kafka timestamp → handler start, in milliseconds."""
+    """When KB_BENCH_LATENCY_KEY is set, records latency from the Kafka timestamp, in milliseconds:
+    to handler start (worker) and to the confirmed publish (bridge, under ``<key>:published``)."""
 
     def on_handler_started(self, message: Message, handler: str) -> None:
         key = os.environ.get("KB_BENCH_LATENCY_KEY")

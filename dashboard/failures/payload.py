@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 MAX_SHOWN_BYTES = 64 * 1024
@@ -42,8 +42,8 @@ def render(data: bytes | None) -> SafeString:
 def render_headers(headers: list[tuple[str, bytes | None]]) -> SafeString:
     if not headers:
         return format_html("<em>{}</em>", "no headers")
-    rows = [format_html("<tr><td><code>{}</code></td><td>{}</td></tr>", name, render(value)) for name, value in headers]
-    return format_html("<table><tr><th>name</th><th>value</th></tr>{}</table>", SafeString("".join(rows)))
+    rows = format_html_join("", "<tr><td><code>{}</code></td><td>{}</td></tr>", ((name, render(value)) for name, value in headers))
+    return format_html("<table><tr><th>name</th><th>value</th></tr>{}</table>", rows)
 
 
 def _hexdump(data: bytes, width: int = 16) -> str:

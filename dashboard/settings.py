@@ -1,7 +1,7 @@
 """Django settings of the kafkabridge service. Every deployment-specific value comes from the environment.
 
 Environment: DATABASE_URL (default: SQLite next to manage.py), REDIS_URL, CELERY_BROKER_URL (default: REDIS_URL),
-KAFKA_BOOTSTRAP_SERVERS, DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS.
+KAFKA_BOOTSTRAP_SERVERS, CELERY_VISIBILITY_TIMEOUT (default 3600), DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS.
 """
 
 import os
@@ -71,7 +71,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Seconds before Redis hands an unacknowledged task to another worker; kafkabridge refuses retry
+# policies whose longest delay plus time limit reach it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("CELERY_WORKER_PREFETCH_MULTIPLIER", "1"))  # acks_late: 1 per process

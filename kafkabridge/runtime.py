@@ -6,6 +6,7 @@ they find their surroundings here. The Django app calls :func:`configure` from `
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -24,6 +25,8 @@ class Runtime:
     hooks: HookDispatcher
     dead_letters: DeadLetterStore | None
 
+
+logger = logging.getLogger(__name__)
 
 _current: Runtime | None = None
 
@@ -67,10 +70,17 @@ def dead_letter_store() -> DeadLetterStore:
 
 
 def _check_worker_handlers(sender: object = None, **_: object) -> None:
-    """A worker refuses to start with a handler whose retries would outlive the broker's visibility timeout."""
+    """A worker refuses to start with a handler whose retries would outlive the broker's visibility timeout.
+
+    Celery logs and ignores exceptions raised by signal receivers, so refusing means exiting.
+    """
     from .checks import check_visibility_timeout
     from .registry import handlers
 
     app = sender.app  # type: ignore[attr-defined]
     app.loader.import_default_modules()
-    check_visibility_timeout(app, handlers.routes_for() if handlers.topics() else ())
+    try:
+        check_visibility_timeout(app, handlers.routes_for().values() if handlers.topics() else ())
+    except ConfigurationError as error:
+        logger.critical("kafkabridge refuses to start this worker: %s", error)
+        raise SystemExit(f"kafkabridge refuses to start this worker: {error}") from error

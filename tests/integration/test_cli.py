@@ -31,3 +31,20 @@ def test_handlers_show_in_celery_inspect_registered(ns: str, worker: support.Ser
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "tests.app.tasks.record" in result.stdout and "tests.app.tasks.always_fails" in result.stdout
+
+
+def test_bridge_and_worker_refuse_retries_that_outlive_the_visibility_timeout(ns: str, logs) -> None:
+    env = {**support.process_env(ns), "CELERY_VISIBILITY_TIMEOUT": "120"}  # the test handlers' time limit is 300 s
+    bridge = subprocess.run(
+        [sys.executable, "manage.py", "runbridge", "--topic", f"{ns}.record"],
+        cwd=support.ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert bridge.returncode != 0
+    assert "reaches the broker's visibility_timeout of 120s" in bridge.stderr
+
+    worker = subprocess.run(
+        [str(support.BIN / "celery"), "-A", "dashboard", "worker", "-P", "solo", "-Q", ns, "--without-gossip", "--without-mingle"],
+        cwd=support.ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert worker.returncode != 0
+    assert "reaches the broker's visibility_timeout of 120s" in worker.stdout + worker.stderr

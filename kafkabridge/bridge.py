@@ -17,7 +17,6 @@ import signal
 import time
 from collections import deque
 from dataclasses import replace
-from datetime import datetime, timezone
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -26,7 +25,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 from .checks import check_visibility_timeout
 from .errors import ConfigurationError, PublishError
 from .hooks import HookDispatcher
-from .message import Message
+from .message import Message, from_millis
 from .offsets import OffsetTracker
 from .publisher import CeleryPublisher
 from .registry import handlers
@@ -211,6 +210,9 @@ class Bridge:
         if error is not None:
             self._report_once(f"commit:{error.code()}", "offset commit failed (%s); it is tried again with the next commit", error)
             return
+        for tp in partitions:
+            if tp.error is not None:
+                self._report_once(f"commit:{tp.topic}:{tp.partition}", "offset commit of %s[%d] failed (%s); tried again later", tp.topic, tp.partition, tp.error)
         done = {(tp.topic, tp.partition): tp.offset for tp in partitions if tp.error is None and tp.offset >= 0}
         if done:
             self._tracker.committed(done)
@@ -281,7 +283,7 @@ def to_message(raw: Any) -> Message:
     except Exception as error:  # librdkafka could not decode them: the handler must not guess
         headers, problem = (), f"headers could not be read: {error!r}"
     timestamp_type, timestamp_ms = raw.timestamp()
-    timestamp = None if timestamp_type == TIMESTAMP_NOT_AVAILABLE else datetime.fromtimestamp(timestamp_ms / 1000, timezone.utc)
+    timestamp = None if timestamp_type == TIMESTAMP_NOT_AVAILABLE else from_millis(timestamp_ms)
     return Message(
         topic=raw.topic(), partition=raw.partition(), offset=raw.offset(), key=raw.key(), value=raw.value(),
         headers=headers, timestamp=timestamp, problem=problem,

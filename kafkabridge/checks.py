@@ -13,6 +13,8 @@ from .registry import Route
 REDIS_DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 """Seconds; kombu's default for the Redis (and SQS) transports."""
 VISIBILITY_TIMEOUT_BROKERS = ("redis", "rediss", "sentinel", "sqs")
+STORE_RETRY_MAX_DELAY = 60.0
+"""Seconds; the longest wait between tries to save a dead letter while the store is down (handler.py)."""
 
 
 def check_visibility_timeout(app: Celery, routes: Iterable[Route]) -> None:
@@ -36,11 +38,11 @@ def check_visibility_timeout(app: Celery, routes: Iterable[Route]) -> None:
                 f"the broker's visibility_timeout ({visibility_timeout:.0f}s) and run twice: "
                 "pass time_limit=... to @kafka_handler or set the Celery task_time_limit"
             )
-        worst = route.retry_policy.longest_delay + float(time_limit)
+        worst = max(route.retry_policy.longest_delay, STORE_RETRY_MAX_DELAY) + float(time_limit)
         if worst >= visibility_timeout:
             raise ConfigurationError(
                 f"handler {route.task_name!r} (topic {route.topic!r}): longest retry delay "
-                f"{route.retry_policy.longest_delay:.0f}s + time limit {float(time_limit):.0f}s = {worst:.0f}s reaches "
+                f"{worst - float(time_limit):.0f}s + time limit {float(time_limit):.0f}s = {worst:.0f}s reaches "
                 f"the broker's visibility_timeout of {visibility_timeout:.0f}s, so a waiting retry would be delivered "
                 "twice. Lower RetryPolicy.max_delay or the time limit, or raise "
                 "broker_transport_options['visibility_timeout'] (CELERY_BROKER_TRANSPORT_OPTIONS in Django)"

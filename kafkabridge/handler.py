@@ -16,6 +16,7 @@ from typing import Any, Callable
 from celery import Task, shared_task
 
 from . import runtime
+from .checks import STORE_RETRY_MAX_DELAY
 from .dead_letter import DeadLetterRecord
 from .errors import ConfigurationError
 from .message import Message
@@ -28,8 +29,11 @@ HandlerFunction = Callable[[Message], Any]
 
 DEFAULT_TIME_LIMIT = 300.0
 """Seconds one handler run may take before the worker kills it (Celery hard time limit)."""
+SOFT_TIME_LIMIT_FRACTION = 0.9
+"""The handler gets ``SoftTimeLimitExceeded`` at this fraction of its time limit. It is retried like any
+error; the hard limit, where Celery acknowledges and drops the task, stays a backstop."""
 
-STORE_RETRY_POLICY = RetryPolicy(max_attempts=2**31, base_delay=1.0, max_delay=60.0, jitter=0.2)
+STORE_RETRY_POLICY = RetryPolicy(max_attempts=2**31, base_delay=1.0, max_delay=STORE_RETRY_MAX_DELAY, jitter=0.2)
 """Backoff for saving a dead letter while the store (the database) is down; it never gives up."""
 
 # Keyword arguments a handler task carries besides the envelope; only kafkabridge sets them.
@@ -106,9 +110,7 @@ class HandlerTask(Task):
     def _dead_letter(self, record: DeadLetterRecord, delivery: dict[str, Any]) -> None:
         try:
             runtime.dead_letter_store().save(record)
-        except ConfigurationError:
-            raise
-        except Exception as error:
+        except Exception as error:  # a missing store too: keep the message queued until it is fixed
             self._retry_store_step(
                 delivery, {PENDING_DEAD_LETTER: record.to_dict()}, f"could not store the dead letter of {record.message_id}", error
             )
@@ -120,8 +122,6 @@ class HandlerTask(Task):
     def _resolve(self, message: Message, delivery: dict[str, Any]) -> None:
         try:
             runtime.dead_letter_store().mark_resolved(message.id, self.name)
-        except ConfigurationError:
-            raise
         except Exception as error:
             self._retry_store_step(delivery, {PENDING_RESOLVE: True}, f"could not mark {message.id} resolved", error)
 
@@ -164,8 +164,10 @@ def kafka_handler(
         run.__name__, run.__qualname__, run.__module__ = function.__name__, function.__qualname__, function.__module__
         run.__doc__ = function.__doc__
         registry.register(Route(topic=topic, task_name=task_name, retry_policy=policy, time_limit=time_limit))
+        runtime.install_worker_checks()
+        soft_time_limit = None if time_limit is None else time_limit * SOFT_TIME_LIMIT_FRACTION
         return shared_task(  # type: ignore[no-any-return]
-            base=HandlerTask, bind=True, name=task_name, time_limit=time_limit,
+            base=HandlerTask, bind=True, name=task_name, time_limit=time_limit, soft_time_limit=soft_time_limit,
             kafka_topic=topic, kafka_retry_policy=policy, kafka_function=staticmethod(function),
             **task_options,
         )(run)

@@ -85,7 +85,7 @@ class Message:
             "key": _b64(self.key),
             "value": _b64(self.value),
             "headers": [[name, _b64(value)] for name, value in self.headers],
-            "timestamp_ms": _millis(self.timestamp),
+            "timestamp_ms": _millis(self.timestamp),  # an unreadable Kafka timestamp travels as None
             "problem": self.problem,
         }
 
@@ -101,10 +101,20 @@ class Message:
             key=_unb64(envelope.get("key")),
             value=_unb64(envelope.get("value")),
             headers=tuple((str(name), _unb64(value)) for name, value in envelope.get("headers") or ()),
-            timestamp=None if timestamp_ms is None else datetime.fromtimestamp(timestamp_ms / 1000, timezone.utc),
+            timestamp=from_millis(timestamp_ms),
             attempt=attempt,
             problem=envelope.get("problem"),
         )
+
+
+def from_millis(timestamp_ms: int | None) -> datetime | None:
+    """A Kafka timestamp as a UTC datetime; None when there is none or it does not fit one (year > 9999)."""
+    if timestamp_ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(timestamp_ms / 1000, timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _b64(data: bytes | None) -> str | None:

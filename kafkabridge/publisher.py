@@ -2,12 +2,17 @@
 
 Celery's own ``send_task`` costs a broker round trip (and, on Redis, an exchange lookup) per
 message, which caps a bridge at a few hundred to a couple of thousand messages a second. Here the
-Celery message (protocol 2) is built once per handler per batch with Celery's ``app.amqp.as_task_v2``;
-each message only changes its task id and arguments. Kombu's ``Producer.batch`` then sends the
-whole batch as one pipelined write. A stock ``celery worker`` consumes the result unchanged.
+Celery message (protocol 2, JSON) is built once per handler with Celery's ``app.amqp.as_task_v2``
+and routed once with Celery's router (the handler's own ``queue=``, ``task_routes``, then
+``KAFKABRIDGE['QUEUE']``); each message only changes its task id and arguments. Kombu's
+``Producer.batch`` then sends the whole batch as one pipelined write. A stock ``celery worker``
+consumes the result unchanged.
 
-Celery's ``before_task_publish``/``after_task_publish`` signals are not sent for these publishes:
-use :class:`kafkabridge.hooks.Hooks` (``on_batch_published``) to observe them.
+Differences from ``send_task``, on purpose: Celery's ``before_task_publish``/``after_task_publish``
+signals are not sent (use :class:`kafkabridge.hooks.Hooks` ``on_batch_published``); ``argsrepr``
+names the Kafka record instead of repeating its bytes; messages go to the routed queue by name.
+"Confirmed" means the broker accepted the write: true of Redis; on AMQP brokers enable publisher
+confirms (``broker_transport_options={"confirm_publish": True}``).
 """
 
 from __future__ import annotations
@@ -15,16 +20,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from celery import Celery
+from celery import Celery, Task
 from kombu import Queue
+from kombu.exceptions import BatchPublishError
 from kombu.utils.json import dumps
 
-from .errors import PublishError
+from .errors import ConfigurationError, PublishError
 from .message import Message
 from .registry import Route
 
-COMMANDS_PER_MESSAGE = 4
-"""Upper bound of broker commands one publish adds to a batch (a push, plus expiry bookkeeping)."""
+COMMANDS_PER_MESSAGE = 8
+"""More than the broker commands one publish adds to a batch (a push, plus expiry bookkeeping), so that
+a batch goes out in one write."""
+ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
+
+
+def route_options(app: Celery, task_name: str, default_queue: str | None) -> dict[str, Any]:
+    """Where Celery would send ``task_name``: its own options, then ``task_routes``, then ``default_queue``.
+
+    The handler module need not be imported (the admin requeues by name); then only the routes apply.
+    """
+    options: dict[str, Any] = {"queue": default_queue} if default_queue else {}
+    task: Task | None = app.tasks.get(task_name)
+    if task is not None:
+        options.update({k: getattr(task, k) for k in ROUTING_OPTIONS if getattr(task, k, None) is not None})
+    return app.amqp.router.route(options, task_name, (), {}, task_type=task)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,34 +65,37 @@ class CeleryPublisher:
         self._task_names = {topic: route.task_name for topic, route in routes.items()}
         self._queue = queue
         self._templates: dict[str, _TaskTemplate] = {}
+        with app.connection_for_write() as connection:  # not connected: only asks the transport
+            self._broker_errors = (*connection.connection_errors, *connection.channel_errors, BatchPublishError)
 
     def publish(self, messages: Sequence[Message]) -> None:
         """Publish ``messages``; raises :class:`PublishError` (nothing confirmed) if the broker refuses.
 
         A pipelined write that fails may have been partly applied, so a failed batch is published
-        again in full: that can duplicate a message, never lose one.
+        again in full: that can duplicate a message, never lose one. Errors that are not the broker's
+        (a bug, a misconfiguration) are raised as they are: retrying them would only hide them.
         """
         if not messages:
             return
         try:
             with self._app.producer_or_acquire() as producer:
-                for task_name in {self._task_names[message.topic] for message in messages} - self._templates.keys():
-                    producer.maybe_declare(self._template(task_name).queue)
+                for task_name in {self._task_names[message.topic] for message in messages}:
+                    producer.maybe_declare(self._template(task_name).queue)  # cached per connection by kombu
                 with producer.batch(max_size=COMMANDS_PER_MESSAGE * len(messages) + 1):
                     for message in messages:
                         self._publish_one(producer, message)
-        except Exception as error:
+        except self._broker_errors as error:
             raise PublishError(error, published=0) from error
 
     def _publish_one(self, producer: Any, message: Message) -> None:
         task_name = self._task_names[message.topic]
-        template = self._templates[task_name]
+        template = self._template(task_name)
         task_id = str(message.id)
         producer.publish(
             dumps(([message.to_envelope()], {}, template.embed)),
             exchange="",
             routing_key=template.queue.name,
-            headers={**template.headers, "id": task_id, "root_id": task_id, "argsrepr": f"({task_id!r})"},
+            headers={**template.headers, "id": task_id, "root_id": task_id, "argsrepr": f"(<kafka record {task_id}>,)"},
             content_type="application/json",
             content_encoding="utf-8",
             retry=False,
@@ -80,8 +103,15 @@ class CeleryPublisher:
         )
 
     def _template(self, task_name: str) -> _TaskTemplate:
-        """Celery's own message for ``task_name`` with placeholder id and arguments, and its queue."""
-        route = self._app.amqp.router.route({"queue": self._queue} if self._queue else {}, task_name, (), {})
+        """Celery's own message for ``task_name`` with placeholder id and arguments, and its queue (cached)."""
+        if task_name in self._templates:
+            return self._templates[task_name]
+        if self._app.conf.task_serializer != "json" or self._app.conf.task_compression:
+            raise ConfigurationError(
+                "kafkabridge publishes handler tasks as uncompressed JSON; set task_serializer='json' and no "
+                f"task_compression (found {self._app.conf.task_serializer!r}, {self._app.conf.task_compression!r})"
+            )
+        route = route_options(self._app, task_name, self._queue)
         queue = route["queue"]
         if not isinstance(queue, Queue):
             queue = self._app.amqp.queues[queue]
@@ -89,6 +119,8 @@ class CeleryPublisher:
             "placeholder", task_name, args=(), kwargs={}, argsrepr="", kwargsrepr="{}", ignore_result=True
         )
         properties = {k: v for k, v in task.properties.items() if k != "correlation_id"}
+        if route.get("priority") is not None:
+            properties["priority"] = route["priority"]
         template = _TaskTemplate(headers=dict(task.headers), properties=properties, embed=task.body[2], queue=queue)
         self._templates[task_name] = template
         return template

@@ -21,6 +21,8 @@ from .settings import BridgeSettings
 
 @dataclass(frozen=True)
 class Runtime:
+    """What a bridge or worker process needs besides its messages: settings, hooks, the dead-letter store."""
+
     settings: BridgeSettings
     hooks: HookDispatcher
     dead_letters: DeadLetterStore | None
@@ -45,8 +47,13 @@ def configure(
     if dead_letter_store is None and settings.dead_letter_store:
         dead_letter_store = symbol_by_name(settings.dead_letter_store)()
     _current = Runtime(settings=settings, hooks=HookDispatcher(hooks), dead_letters=dead_letter_store)
-    worker_init.connect(_check_worker_handlers, weak=False, dispatch_uid="kafkabridge.checks")
+    install_worker_checks()
     return _current
+
+
+def install_worker_checks() -> None:
+    """Make Celery workers of this process refuse to start when kafkabridge could not keep its promises."""
+    worker_init.connect(_check_worker, weak=False, dispatch_uid="kafkabridge.checks")
 
 
 def current() -> Runtime:
@@ -60,6 +67,7 @@ def current() -> Runtime:
 
 
 def dead_letter_store() -> DeadLetterStore:
+    """The configured store; a clear error when there is none (the handler task then keeps retrying the save)."""
     store = current().dead_letters
     if store is None:
         raise ConfigurationError(
@@ -69,18 +77,20 @@ def dead_letter_store() -> DeadLetterStore:
     return store
 
 
-def _check_worker_handlers(sender: object = None, **_: object) -> None:
-    """A worker refuses to start with a handler whose retries would outlive the broker's visibility timeout.
-
-    Celery logs and ignores exceptions raised by signal receivers, so refusing means exiting.
-    """
+def _check_worker(sender: object = None, **_: object) -> None:
+    """Refuse to start a worker that is not configured, has no dead-letter store, or has a handler whose
+    retries would outlive the broker's visibility timeout. Celery logs and ignores exceptions raised by
+    signal receivers, so refusing means exiting."""
     from .checks import check_visibility_timeout
     from .registry import handlers
 
     app = sender.app  # type: ignore[attr-defined]
     app.loader.import_default_modules()
+    if not handlers.topics():
+        return
     try:
-        check_visibility_timeout(app, handlers.routes_for().values() if handlers.topics() else ())
+        dead_letter_store()
+        check_visibility_timeout(app, handlers.routes_for().values())
     except ConfigurationError as error:
         logger.critical("kafkabridge refuses to start this worker: %s", error)
         raise SystemExit(f"kafkabridge refuses to start this worker: {error}") from error

@@ -58,3 +58,11 @@ def fails_until_healed(message: Message) -> None:
     if not recorder.client().exists(recorder.key("healed")):
         raise ConnectionError("the downstream service is still down")
     recorder.record_handled(message)
+
+
+@kafka_handler(topic("too_slow"), retry=RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=0.2), time_limit=2.0)
+def too_slow(message: Message) -> None:
+    recorder.record_attempt(message)
+    import time
+
+    time.sleep(10)  # past the soft limit (1.8 s): SoftTimeLimitExceeded is raised in here

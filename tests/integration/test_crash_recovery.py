@@ -74,3 +74,29 @@ def test_sigterm_mid_stream_loses_nothing_and_duplicates_nothing(
     duplicates = {message_id: n for message_id, n in counts.items() if n > 1}
     assert len(counts) == TOTAL
     assert duplicates == {}, f"{len(duplicates)} messages handled twice, e.g. {list(duplicates.items())[:5]}"
+
+
+def test_a_second_bridge_joining_mid_stream_takes_partitions_without_loss_or_duplicates(
+    ns: str, kafka_admin: AdminClient, worker: support.ServiceProcess, bridges: list, logs: Path
+) -> None:
+    topic = f"{ns}.record"
+    support.create_topics(kafka_admin, [topic])
+    producing = produce_in_background(topic)
+    first = support.start_bridge(ns, [topic], logs)
+    bridges.append(first)
+    support.wait_until(lambda: len(handled(ns)) >= 300, timeout=60, what="the first messages to be handled")
+    assert producing.is_alive(), "the producer finished before the rebalance: it would not be mid-stream"
+
+    second = support.start_bridge(ns, [topic], logs)
+    bridges.append(second)
+    first.wait_for_log(r"revoked", timeout=60)
+    producing.join(120)
+    support.wait_until(lambda: len(handled(ns)) >= TOTAL, timeout=180, what=f"all {TOTAL} messages handled")
+    ends = support.end_offsets(topic)
+    support.wait_until(lambda: support.committed_offsets(ns, topic) == ends, timeout=30, what="offsets committed to the end")
+
+    counts = handled(ns)
+    duplicates = {message_id: n for message_id, n in counts.items() if n > 1}
+    assert len(counts) == TOTAL
+    assert duplicates == {}, f"{len(duplicates)} messages handled twice across the rebalance"
+    assert "assigned" in second.log() and first.alive() and second.alive()

@@ -75,3 +75,16 @@ def test_a_dead_letter_waits_out_a_database_outage_and_is_stored_once_it_is_back
     row = support.wait_until(lambda: FailedMessage.objects.filter(source_topic=topic).first(), timeout=90, what="the dead letter after the outage")
     assert bytes(row.value) == b"during the outage"
     assert row.attempts == 3
+
+
+def test_a_handler_past_its_time_limit_is_retried_then_dead_lettered_not_dropped(
+    ns: str, kafka_admin: AdminClient, worker: support.ServiceProcess, bridges: list, logs: Path, database: None
+) -> None:
+    topic = f"{ns}.too_slow"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    support.produce(topic, [(b"k", b"slow", None)])
+    bridges.append(support.start_bridge(ns, [topic], logs))
+
+    row = support.wait_until(lambda: FailedMessage.objects.filter(source_topic=topic).first(), timeout=90, what="the dead letter")
+    assert row.exception_class == "billiard.exceptions.SoftTimeLimitExceeded"
+    assert row.attempts == 2 and attempts_of(ns, f"{topic}/0@0") == 2

@@ -126,3 +126,32 @@ def test_the_detail_page_shows_payload_headers_and_traceback_escaped(
     assert "&quot;order&quot;: 7" in body  # pretty JSON, escaped
     assert "Traceback (most recent call last)" in body
     assert "00000000  ff 00" in body  # the binary header as hex
+
+
+def test_concurrent_requeues_of_one_row_claim_it_once(
+    ns: str, dead_letter: FailedMessage, requeues_to_this_test: None, database: None
+) -> None:
+    import threading
+
+    from django.db import connection
+
+    from dashboard.failures import services
+
+    recorder.client().set(recorder.key("healed", ns), 1)  # the requeued run succeeds: the row cannot turn failed again
+    reports: list[services.RequeueReport] = []
+    start = threading.Barrier(4)
+
+    def operator() -> None:
+        start.wait()
+        reports.append(services.requeue([dead_letter.pk], actor=None))
+        connection.close()
+
+    threads = [threading.Thread(target=operator) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sum(len(report.requeued) for report in reports) == 1
+    assert sum(len(report.skipped) for report in reports) == 3
+    assert FailedMessage.objects.get(pk=dead_letter.pk).requeue_count == 1

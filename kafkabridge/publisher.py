@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from celery import Celery, Task
 from kombu import Queue
-from kombu.exceptions import BatchPublishError
+from kombu.exceptions import BatchPublishError, OperationalError
 from kombu.utils.json import dumps
 
 from .errors import ConfigurationError, PublishError
@@ -66,7 +66,9 @@ class CeleryPublisher:
         self._queue = queue
         self._templates: dict[str, _TaskTemplate] = {}
         with app.connection_for_write() as connection:  # not connected: only asks the transport
-            self._broker_errors = (*connection.connection_errors, *connection.channel_errors, BatchPublishError)
+            self._broker_errors = (
+                *connection.connection_errors, *connection.channel_errors, BatchPublishError, OperationalError, OSError
+            )
 
     def publish(self, messages: Sequence[Message]) -> None:
         """Publish ``messages``; raises :class:`PublishError` (nothing confirmed) if the broker refuses.

@@ -69,7 +69,8 @@ def fill_topic(topic: str, count: int, value_size: int = 100) -> None:
 def delete_topics() -> None:
     """Remove every topic this run created, so benchmark data does not pile up on the broker's disk."""
     if CREATED_TOPICS:
-        for future in AdminClient({"bootstrap.servers": KAFKA}).delete_topics(CREATED_TOPICS).values():
+        admin = AdminClient({"bootstrap.servers": KAFKA})  # must outlive its futures
+        for future in admin.delete_topics(CREATED_TOPICS).values():
             future.result(30)
         CREATED_TOPICS.clear()
 

@@ -35,25 +35,34 @@ def handled(ns: str) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in recorder.client().hgetall(recorder.key("handled", ns)).items()}
 
 
-def stop_mid_stream_and_restart(ns: str, kafka_admin: AdminClient, bridges: list, logs: Path, signum: int) -> dict[str, int]:
+def begin_stream(ns: str, kafka_admin: AdminClient, bridges: list, logs: Path) -> tuple[str, threading.Thread]:
+    """A topic being produced to, with a first bridge that has handled some of it already."""
     topic = f"{ns}.record"
     support.create_topics(kafka_admin, [topic])
     producing = produce_in_background(topic)
-    first = support.start_bridge(ns, [topic], logs)
-    bridges.append(first)
-    support.wait_until(lambda: len(handled(ns)) >= 300, timeout=60, what="the first messages to be handled")
-    assert producing.is_alive(), "the producer finished before the stop: the stop would not be mid-stream"
-    first.signal(signum)
-    first.process.wait(60)
-
     bridges.append(support.start_bridge(ns, [topic], logs))
+    support.wait_until(lambda: len(handled(ns)) >= 300, timeout=60, what="the first messages to be handled")
+    assert producing.is_alive(), "the producer finished already: what comes next would not be mid-stream"
+    return topic, producing
+
+
+def finish_stream(ns: str, topic: str, producing: threading.Thread) -> dict[str, int]:
+    """Waits until every produced message was handled and committed; how often each was handled."""
     producing.join(120)
     assert not producing.is_alive()
-    support.wait_until(lambda: len(handled(ns)) >= TOTAL, timeout=180, what=f"all {TOTAL} messages handled after the restart")
+    support.wait_until(lambda: len(handled(ns)) >= TOTAL, timeout=180, what=f"all {TOTAL} messages handled")
     ends = support.end_offsets(topic)
     assert sum(ends.values()) == TOTAL
     support.wait_until(lambda: support.committed_offsets(ns, topic) == ends, timeout=30, what="offsets committed to the end")
     return handled(ns)
+
+
+def stop_mid_stream_and_restart(ns: str, kafka_admin: AdminClient, bridges: list, logs: Path, signum: int) -> dict[str, int]:
+    topic, producing = begin_stream(ns, kafka_admin, bridges, logs)
+    bridges[0].signal(signum)
+    bridges[0].process.wait(60)
+    bridges.append(support.start_bridge(ns, [topic], logs))
+    return finish_stream(ns, topic, producing)
 
 
 def test_kill_9_mid_stream_loses_nothing(
@@ -79,23 +88,12 @@ def test_sigterm_mid_stream_loses_nothing_and_duplicates_nothing(
 def test_a_second_bridge_joining_mid_stream_takes_partitions_without_loss_or_duplicates(
     ns: str, kafka_admin: AdminClient, worker: support.ServiceProcess, bridges: list, logs: Path
 ) -> None:
-    topic = f"{ns}.record"
-    support.create_topics(kafka_admin, [topic])
-    producing = produce_in_background(topic)
-    first = support.start_bridge(ns, [topic], logs)
-    bridges.append(first)
-    support.wait_until(lambda: len(handled(ns)) >= 300, timeout=60, what="the first messages to be handled")
-    assert producing.is_alive(), "the producer finished before the rebalance: it would not be mid-stream"
-
-    second = support.start_bridge(ns, [topic], logs)
+    topic, producing = begin_stream(ns, kafka_admin, bridges, logs)
+    first, second = bridges[0], support.start_bridge(ns, [topic], logs)
     bridges.append(second)
     first.wait_for_log(r"revoked", timeout=60)
-    producing.join(120)
-    support.wait_until(lambda: len(handled(ns)) >= TOTAL, timeout=180, what=f"all {TOTAL} messages handled")
-    ends = support.end_offsets(topic)
-    support.wait_until(lambda: support.committed_offsets(ns, topic) == ends, timeout=30, what="offsets committed to the end")
 
-    counts = handled(ns)
+    counts = finish_stream(ns, topic, producing)
     duplicates = {message_id: n for message_id, n in counts.items() if n > 1}
     assert len(counts) == TOTAL
     assert duplicates == {}, f"{len(duplicates)} messages handled twice across the rebalance"

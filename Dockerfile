@@ -4,8 +4,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
-COPY manage.py pyproject.toml ./
+COPY manage.py pyproject.toml README.md LICENSE ./
 COPY kafkabridge ./kafkabridge
+RUN pip install --no-cache-dir --no-deps .
 COPY dashboard ./dashboard
 RUN useradd --create-home kafkabridge
 USER kafkabridge

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from kafkabridge import Hooks, Message, build_bridge, runtime
 from kafkabridge.hooks import HookDispatcher
-from kafkabridge.publisher import CeleryPublisher
+from kafkabridge.consumer.publisher import CeleryPublisher
 from kafkabridge.registry import Route
 from kafkabridge.retry_policy import RetryPolicy
 

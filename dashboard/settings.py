@@ -1,4 +1,4 @@
-"""Django settings of the kafkabridge service. Every deployment-specific value comes from the environment.
+"""Django settings of the kafkabridge service (the demo adds its app in ``dashboard.demo.settings``). Every deployment-specific value comes from the environment.
 
 Environment: DATABASE_URL (default: SQLite next to manage.py), REDIS_URL, CELERY_BROKER_URL (default: REDIS_URL),
 KAFKA_BOOTSTRAP_SERVERS, CELERY_VISIBILITY_TIMEOUT (default 3600), DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS.
@@ -22,8 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "dashboard.failures",
-    "dashboard.demo",
+    "kafkabridge.contrib.django",
 ]
 
 MIDDLEWARE = [
@@ -84,5 +83,4 @@ KAFKABRIDGE = {
     "BOOTSTRAP_SERVERS": "127.0.0.1:9092",
     "GROUP_ID": "kafkabridge",
     "CELERY_APP": "dashboard.celery:app",
-    "DEAD_LETTER_STORE": "dashboard.failures.store.DjangoDeadLetterStore",
 }

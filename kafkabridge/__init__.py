@@ -9,13 +9,13 @@ Define a handler::
         order = message.json()
 """
 
-from .bridge import Bridge, build_bridge
+from .consumer.bridge import Bridge, build_bridge
 from .dead_letter import DeadLetterRecord, DeadLetterStore
 from .errors import ConfigurationError, GiveUp, KafkaBridgeError, PoisonMessage, PublishError
-from .handler import HandlerTask, kafka_handler
+from .worker.handler import HandlerTask, kafka_handler
 from .hooks import Hooks
 from .message import Message, MessageId
-from .requeue import requeue
+from .dead_letter.requeue import requeue
 from .retry_policy import RetryPolicy
 from .runtime import configure
 from .settings import BridgeSettings

@@ -7,14 +7,13 @@ from urllib.parse import urlparse
 
 from celery import Celery
 
+from .backoff import STORE_OUTAGE_MAX_DELAY
 from .errors import ConfigurationError
 from .registry import Route
 
 REDIS_DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 """Seconds; kombu's default for the Redis (and SQS) transports."""
 VISIBILITY_TIMEOUT_BROKERS = ("redis", "rediss", "sentinel", "sqs")
-STORE_RETRY_MAX_DELAY = 60.0
-"""Seconds; the longest wait between tries to save a dead letter while the store is down (handler.py)."""
 
 
 def check_visibility_timeout(app: Celery, routes: Iterable[Route]) -> None:
@@ -38,7 +37,7 @@ def check_visibility_timeout(app: Celery, routes: Iterable[Route]) -> None:
                 f"the broker's visibility_timeout ({visibility_timeout:.0f}s) and run twice: "
                 "pass time_limit=... to @kafka_handler or set the Celery task_time_limit"
             )
-        worst = max(route.retry_policy.longest_delay, STORE_RETRY_MAX_DELAY) + float(time_limit)
+        worst = max(route.retry_policy.longest_delay, STORE_OUTAGE_MAX_DELAY) + float(time_limit)
         if worst >= visibility_timeout:
             raise ConfigurationError(
                 f"handler {route.task_name!r} (topic {route.topic!r}): longest retry delay "

@@ -1,21 +1,15 @@
 """When a failed handler runs again, and when it stops trying: pure maths plus classification.
 
-Backoff is exponential with proportional jitter, capped after jitter::
-
-    delay(n) = min(max_delay, base_delay * multiplier ** (n - 1) * (1 + jitter * u)),  u uniform in [-1, 1)
-
-Proportional jitter (the seed library's ``withJitter(0.2)``) keeps each retry near its nominal
-delay while spreading a burst of failures over +-20% so they do not come back as one thundering
-herd. "Full jitter" (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/)
-spreads load even better but can retry immediately; use ``jitter=1.0`` to get close to it.
+Backoff is :func:`kafkabridge.backoff.exponential_backoff` (exponential, proportional jitter, capped
+after jitter) with the policy's parameters.
 """
 
 from __future__ import annotations
 
 import random as _random
 from dataclasses import dataclass
-from typing import Callable
 
+from .backoff import RandomSource, exponential_backoff
 from .errors import ConfigurationError, GiveUp
 
 DEFAULT_MAX_ATTEMPTS = 5
@@ -27,8 +21,6 @@ DEFAULT_MULTIPLIER = 2.0
 DEFAULT_JITTER = 0.2
 """Fraction of the nominal delay by which a retry may come early or late."""
 
-RandomSource = Callable[[], float]
-"""Returns a float in [0, 1), like :func:`random.random`; injectable so tests can pin it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +74,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, random: RandomSource = _random.random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
-        if attempt < 1:
-            raise ValueError(f"attempt numbers start at 1, got {attempt}")
-        try:
-            nominal = min(self.max_delay, self.base_delay * self.multiplier ** (attempt - 1))
-        except OverflowError:  # attempt numbers in the thousands: long past the cap anyway
-            nominal = self.max_delay
-        spread = self.jitter * (2.0 * random() - 1.0)
-        return max(0.0, min(self.max_delay, nominal * (1.0 + spread)))
+        return exponential_backoff(
+            attempt, base=self.base_delay, maximum=self.max_delay, multiplier=self.multiplier, jitter=self.jitter,
+            random=random,
+        )
 
     def decide(self, error: BaseException, attempt: int, random: RandomSource = _random.random) -> Decision:
         """What to do after ``error`` ended attempt number ``attempt``."""

@@ -10,10 +10,11 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
+from celery import Celery
 from celery.signals import worker_init
 from kombu.utils.imports import symbol_by_name
 
-from .dead_letter import DeadLetterStore
+from .dead_letter.store import DeadLetterStore
 from .errors import ConfigurationError
 from .hooks import HookDispatcher, Hooks
 from .settings import BridgeSettings
@@ -61,9 +62,20 @@ def current() -> Runtime:
     if _current is None:
         raise ConfigurationError(
             "kafkabridge is not configured in this process: call kafkabridge.configure(...) at start-up "
-            "(with Django, add 'dashboard.failures' to INSTALLED_APPS and it is done for you)"
+            "(with Django, add 'kafkabridge.contrib.django' to INSTALLED_APPS and it is done for you)"
         )
     return _current
+
+
+def celery_app() -> Celery:
+    """The Celery app named by ``settings.celery_app``; a clear error when none is named."""
+    path = current().settings.celery_app
+    if not path:
+        raise ConfigurationError(
+            "kafkabridge does not know your Celery app: set KAFKABRIDGE['CELERY_APP'] to its import path, "
+            "e.g. 'proj.celery:app'"
+        )
+    return symbol_by_name(path)  # type: ignore[no-any-return]
 
 
 def dead_letter_store() -> DeadLetterStore:
@@ -72,7 +84,7 @@ def dead_letter_store() -> DeadLetterStore:
     if store is None:
         raise ConfigurationError(
             "no dead-letter store is configured: set KAFKABRIDGE['DEAD_LETTER_STORE'] to the import path of a "
-            "kafkabridge.dead_letter.DeadLetterStore class (Django: 'dashboard.failures.store.DjangoDeadLetterStore')"
+            "kafkabridge.dead_letter.DeadLetterStore class (Django: 'kafkabridge.contrib.django.store.DjangoDeadLetterStore')"
         )
     return store
 

@@ -23,7 +23,7 @@ DEFAULT_COMMIT_INTERVAL = 1.0
 """Seconds between offset commits while running (revocation and shutdown always commit)."""
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 """Seconds a stopping bridge keeps trying to publish what it already consumed before it closes."""
-DEFAULT_CELERY_APP = "dashboard.celery:app"
+
 
 ENVIRONMENT_OVERRIDES = {"KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers", "KAFKABRIDGE_GROUP_ID": "group_id"}
 """Environment variables that win over the mapping, and the option each one sets."""
@@ -45,8 +45,8 @@ class BridgeSettings:
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
     """Extra librdkafka consumer options; they cannot switch off the at-least-once options."""
-    celery_app: str = DEFAULT_CELERY_APP
-    """Import path (``module:attribute``) of the Celery app that runs the handlers."""
+    celery_app: str | None = None
+    """Import path (``module:attribute``) of your project's Celery app, e.g. ``"proj.celery:app"``."""
     dead_letter_store: str | None = None
     """Import path of a :class:`kafkabridge.dead_letter.DeadLetterStore` class."""
     hooks: tuple[str, ...] = ()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from dashboard.failures.models import FailedMessage
-from dashboard.failures.store import DjangoDeadLetterStore
+from kafkabridge.contrib.django.models import FailedMessage
+from kafkabridge.contrib.django.store import DjangoDeadLetterStore
 from kafkabridge import DeadLetterRecord, Message
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from dashboard.failures.models import FailedMessage
+from kafkabridge.contrib.django.models import FailedMessage
 from tests import support
 from tests.app import recorder
 

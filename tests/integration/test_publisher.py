@@ -9,7 +9,7 @@ import redis
 
 from dashboard.celery import app
 from kafkabridge import Message
-from kafkabridge.publisher import CeleryPublisher
+from kafkabridge.consumer.publisher import CeleryPublisher
 from kafkabridge.registry import handlers
 
 

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 import kafkabridge
-from dashboard.failures.models import FailedMessage
+from kafkabridge.contrib.django.models import FailedMessage
 from kafkabridge import runtime
 from tests import support
 from tests.app import recorder
@@ -135,7 +135,7 @@ def test_concurrent_requeues_of_one_row_claim_it_once(
 
     from django.db import connection
 
-    from dashboard.failures import services
+    from kafkabridge.contrib.django import services
 
     recorder.client().set(recorder.key("healed", ns), 1)  # the requeued run succeeds: the row cannot turn failed again
     reports: list[services.RequeueReport] = []

@@ -1,4 +1,4 @@
-from kafkabridge.offsets import OffsetTracker
+from kafkabridge.consumer.offsets import OffsetTracker
 
 P0 = ("orders", 0)
 P1 = ("orders", 1)

@@ -1,4 +1,4 @@
-from dashboard.failures import payload
+from kafkabridge.contrib.django import payload
 
 
 def test_json_is_pretty_printed_and_escaped() -> None:

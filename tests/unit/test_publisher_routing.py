@@ -2,10 +2,10 @@ import pytest
 from celery import Celery
 
 from kafkabridge import Message
-from kafkabridge.bridge import to_message
+from kafkabridge.consumer.bridge import to_message
 from kafkabridge.errors import ConfigurationError
 from kafkabridge.message import from_millis
-from kafkabridge.publisher import CeleryPublisher, route_options
+from kafkabridge.consumer.publisher import CeleryPublisher, route_options
 from kafkabridge.registry import Route
 from kafkabridge.retry_policy import RetryPolicy
 

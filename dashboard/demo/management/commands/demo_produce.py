@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dashboard.demo.tasks import DEMO_TOPIC
-from dashboard.failures.models import FailedMessage
+from kafkabridge.contrib.django.models import FailedMessage
 from kafkabridge import runtime
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable
 
-TopicPartition = tuple[str, int]
+PartitionKey = tuple[str, int]
+"""(topic, partition): a plain key, not confluent-kafka's ``TopicPartition`` object."""
 
 
 class _PartitionProgress:
@@ -29,13 +30,13 @@ class OffsetTracker:
     """Per partition: offsets in flight, offsets finished, and the next offset safe to commit."""
 
     def __init__(self) -> None:
-        self._partitions: dict[TopicPartition, _PartitionProgress] = {}
+        self._partitions: dict[PartitionKey, _PartitionProgress] = {}
 
-    def track(self, partition: TopicPartition, offset: int) -> None:
+    def track(self, partition: PartitionKey, offset: int) -> None:
         """``offset`` was consumed and is now in flight (offsets arrive in increasing order)."""
         self._partitions.setdefault(partition, _PartitionProgress()).pending.append(offset)
 
-    def mark_done(self, partition: TopicPartition, offset: int) -> None:
+    def mark_done(self, partition: PartitionKey, offset: int) -> None:
         """The message at ``offset`` reached its final hand-off."""
         progress = self._partitions.get(partition)
         if progress is None:
@@ -46,11 +47,11 @@ class OffsetTracker:
             progress.done.discard(finished)
             progress.next_offset = finished + 1
 
-    def in_flight(self, partition: TopicPartition) -> int:
+    def in_flight(self, partition: PartitionKey) -> int:
         progress = self._partitions.get(partition)
         return len(progress.pending) if progress else 0
 
-    def committable(self) -> dict[TopicPartition, int]:
+    def committable(self) -> dict[PartitionKey, int]:
         """Next offset to commit for every partition that moved since the last :meth:`committed` call."""
         return {
             partition: progress.next_offset
@@ -58,13 +59,13 @@ class OffsetTracker:
             if progress.next_offset is not None and progress.next_offset != progress.committed
         }
 
-    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+    def committed(self, offsets: dict[PartitionKey, int]) -> None:
         """These offsets reached Kafka; :meth:`committable` stops offering them."""
         for partition, offset in offsets.items():
             if partition in self._partitions:
                 self._partitions[partition].committed = offset
 
-    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+    def forget(self, partitions: Iterable[PartitionKey]) -> None:
         """The partitions were revoked or lost; whatever was in flight is the next owner's to read."""
         for partition in partitions:
             self._partitions.pop(partition, None)

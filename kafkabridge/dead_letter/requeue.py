@@ -10,10 +10,10 @@ from uuid import uuid4
 
 from celery import Celery
 
-from . import runtime
-from .handler import REQUEUED
-from .message import Message
-from .publisher import route_options
+from .. import runtime
+from ..worker.handler import REQUEUED
+from ..message import Message
+from ..consumer.publisher import route_options
 
 
 def requeue(app: Celery, message: Message, handler: str) -> str:

@@ -14,7 +14,6 @@ from typing import Iterable
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F
 from django.utils import timezone
-from kombu.utils.imports import symbol_by_name
 
 import kafkabridge
 from kafkabridge import runtime
@@ -35,7 +34,7 @@ class RequeueReport:
 def requeue(ids: Iterable[int], *, actor: AbstractBaseUser | AnonymousUser | None) -> RequeueReport:
     """Send each failed message back to its handler with fresh attempts."""
     report = RequeueReport()
-    app = symbol_by_name(runtime.current().settings.celery_app)
+    app = runtime.celery_app()
     user = actor if actor is not None and actor.is_authenticated else None
     for pk in ids:
         claimed = FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.FAILED).update(

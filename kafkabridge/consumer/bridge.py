@@ -5,7 +5,7 @@ One message's way through the loop::
     consume() batch ─► track(offset) ─► publish to Celery ─► mark_done(offset) ─► commit committable()
 
 An offset is committed only when every earlier message of its partition was confirmed by the broker
-(:class:`~kafkabridge.offsets.OffsetTracker` decides). If the broker refuses a publish, the bridge keeps
+(:class:`~kafkabridge.consumer.offsets.OffsetTracker` decides). If the broker refuses a publish, the bridge keeps
 the messages, pauses its partitions (it keeps calling ``consume()`` so Kafka does not think it died) and
 tries again with backoff. On revocation and on stop it publishes what it holds, commits, and closes.
 """
@@ -22,23 +22,20 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, TopicPartition
 
-from .checks import check_visibility_timeout
-from .errors import ConfigurationError, PublishError
-from .hooks import HookDispatcher
-from .message import Message, from_millis
+from ..backoff import broker_outage_delay
+from ..checks import check_visibility_timeout
+from ..errors import ConfigurationError, PublishError
+from ..hooks import HookDispatcher
+from ..message import Message, from_millis
 from .offsets import OffsetTracker
 from .publisher import CeleryPublisher
-from .registry import handlers
-from .retry_policy import RetryPolicy
-from .settings import BridgeSettings
+from ..registry import handlers
+from ..settings import BridgeSettings
 
 if TYPE_CHECKING:
     from celery import Celery
 
 logger = logging.getLogger(__name__)
-
-PUBLISH_RETRY_POLICY = RetryPolicy(max_attempts=2**31, base_delay=0.2, max_delay=10.0, jitter=0.2)
-"""Backoff while the Celery broker refuses publishes; the bridge never drops what it consumed."""
 
 AT_LEAST_ONCE_CONSUMER_CONFIG: Mapping[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
 DEFAULT_CONSUMER_CONFIG: Mapping[str, Any] = {
@@ -170,7 +167,7 @@ class Bridge:
 
     def _on_publish_failure(self, held: Sequence[Message], error: PublishError) -> None:
         self._publish_failures += 1
-        delay = PUBLISH_RETRY_POLICY.delay(self._publish_failures)
+        delay = broker_outage_delay(self._publish_failures)
         self._retry_publish_at = time.monotonic() + delay
         self._set_paused(True)
         logger.error(

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from .message import Message, MessageId
+from ..message import Message, MessageId
 
 MAX_EXCEPTION_MESSAGE_CHARS = 2_000
 MAX_TRACEBACK_CHARS = 20_000
@@ -85,21 +85,6 @@ class DeadLetterRecord:
             first_failed_at=datetime.fromisoformat(data["first_failed_at"]),
             last_failed_at=datetime.fromisoformat(data["last_failed_at"]),
         )
-
-
-class DeadLetterStore:
-    """Where dead letters are kept. Subclass it; the Django dashboard's store is the usual one.
-
-    ``save`` must be idempotent per message id: a redelivered message updates its one record.
-    Raising from ``save`` is safe: the handler task retries the save and the message stays queued.
-    """
-
-    def save(self, record: DeadLetterRecord) -> None:
-        raise NotImplementedError
-
-    def mark_resolved(self, message_id: MessageId, handler: str) -> None:
-        """A requeued message was handled; close its record."""
-        raise NotImplementedError
 
 
 def truncate(text: str, limit: int, *, keep: str = "start") -> str:

@@ -15,13 +15,13 @@ from typing import Any, Callable
 
 from celery import Task, shared_task
 
-from . import runtime
-from .checks import STORE_RETRY_MAX_DELAY
-from .dead_letter import DeadLetterRecord
-from .errors import ConfigurationError
-from .message import Message
-from .registry import HandlerRegistry, Route, handlers
-from .retry_policy import DeadLetterNow, RetryLater, RetryPolicy
+from .. import runtime
+from ..backoff import store_outage_delay
+from ..dead_letter.record import DeadLetterRecord
+from ..errors import ConfigurationError
+from ..message import Message
+from ..registry import HandlerRegistry, Route, handlers
+from ..retry_policy import DeadLetterNow, RetryLater, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +32,6 @@ DEFAULT_TIME_LIMIT = 300.0
 SOFT_TIME_LIMIT_FRACTION = 0.9
 """The handler gets ``SoftTimeLimitExceeded`` at this fraction of its time limit. It is retried like any
 error; the hard limit, where Celery acknowledges and drops the task, stays a backstop."""
-
-STORE_RETRY_POLICY = RetryPolicy(max_attempts=2**31, base_delay=1.0, max_delay=STORE_RETRY_MAX_DELAY, jitter=0.2)
-"""Backoff for saving a dead letter while the store (the database) is down; it never gives up."""
 
 # Keyword arguments a handler task carries besides the envelope; only kafkabridge sets them.
 FIRST_FAILED_AT = "kb_first_failed_at"
@@ -52,7 +49,6 @@ class HandlerTask(Task):
     acks_late = True
     reject_on_worker_lost = True
     ignore_result = True
-    kafka_topic: str
     kafka_retry_policy: RetryPolicy
     kafka_function: HandlerFunction
 
@@ -128,7 +124,7 @@ class HandlerTask(Task):
     def _retry_store_step(self, delivery: dict[str, Any], pending: dict[str, Any], what: str, error: Exception) -> None:
         """The store is down: keep the message in the broker and try the same step again later."""
         store_attempt = int(delivery.get(STORE_ATTEMPT, 0)) + 1
-        countdown = STORE_RETRY_POLICY.delay(store_attempt)
+        countdown = store_outage_delay(store_attempt)
         logger.error(
             "%s (%r); the message stays queued and this is retried in %.1fs (try %d)", what, error, countdown, store_attempt
         )
@@ -168,7 +164,7 @@ def kafka_handler(
         soft_time_limit = None if time_limit is None else time_limit * SOFT_TIME_LIMIT_FRACTION
         return shared_task(  # type: ignore[no-any-return]
             base=HandlerTask, bind=True, name=task_name, time_limit=time_limit, soft_time_limit=soft_time_limit,
-            kafka_topic=topic, kafka_retry_policy=policy, kafka_function=staticmethod(function),
+            kafka_retry_policy=policy, kafka_function=staticmethod(function),
             **task_options,
         )(run)
 

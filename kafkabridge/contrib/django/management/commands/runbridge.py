@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from kombu.utils.imports import symbol_by_name
 
 from kafkabridge import KafkaBridgeError, build_bridge
 from kafkabridge import runtime
@@ -22,9 +21,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, topic: list[str], group_id: str | None, **options: Any) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         wiring = runtime.current()
-        app = symbol_by_name(wiring.settings.celery_app)
         try:
-            bridge = build_bridge(app, wiring.settings, topics=topic, group_id=group_id, hooks=wiring.hooks)
+            bridge = build_bridge(runtime.celery_app(), wiring.settings, topics=topic, group_id=group_id, hooks=wiring.hooks)
         except KafkaBridgeError as error:
             raise CommandError(str(error)) from error
         bridge.stop_on_signals()

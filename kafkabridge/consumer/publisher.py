@@ -25,9 +25,9 @@ from kombu import Queue
 from kombu.exceptions import BatchPublishError, OperationalError
 from kombu.utils.json import dumps
 
-from .errors import ConfigurationError, PublishError
-from .message import Message
-from .registry import Route
+from ..errors import ConfigurationError, PublishError
+from ..message import Message
+from ..registry import Route
 
 COMMANDS_PER_MESSAGE = 8
 """More than the broker commands one publish adds to a batch (a push, plus expiry bookkeeping), so that

@@ -1,0 +1,163 @@
+"""The completion ledger: the Redis state shared by the bridge and the workers, changed only by Lua scripts.
+
+Every key of one partition of one consumer group shares a hash tag, so each script touches one Redis
+Cluster slot. With ``prefix="kafkabridge:completion"`` and ``{G|T|P}`` for group, topic and partition:
+
+==========================  ======  ============================================================
+key                         type    holds
+==========================  ======  ============================================================
+``prefix:{G|T|P}:floor``    STRING  the committed offset; every offset below it is final
+``prefix:{G|T|P}:done``     ZSET    final offsets at or above the floor (member = score = offset)
+``prefix:{G|T|P}:owner``    HASH    offset → token of the dispatch that owns the message
+``prefix:{G|T|P}:running``  HASH    offset → token of the run in progress
+``prefix:{G|T|P}:crashes``  HASH    offset → runs of the owning dispatch that began and never ended
+``prefix:{G|T|P}:attempts`` HASH    offset → handler attempts used (a re-dispatch goes on counting)
+``prefix:{G|T|P}:lease``    HASH    offset → Redis-clock milliseconds until which it counts as alive
+==========================  ======  ============================================================
+
+Keys expire after ``idle_seconds`` without a write. Losing them all (a Redis restart without its
+data) loses no message: the bridge still holds every unfinished one and dispatches it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Iterable, Literal, Mapping
+
+from redis import Redis
+from redis.commands.core import Script
+
+from ..message import MessageId
+
+DEFAULT_PREFIX = "kafkabridge:completion"
+DEFAULT_IDLE_SECONDS = 7 * 24 * 3600.0
+"""A partition nobody has written to for a week is forgotten (its floor is rewritten at the next commit)."""
+
+PartitionKey = tuple[str, int]
+Verdict = Literal["run", "done", "superseded"]
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """What a worker learns before it runs a tracked message."""
+
+    verdict: Verdict
+    attempts_used: int
+    """Handler attempts spent on this message by earlier dispatches (0 on a first delivery)."""
+    crashes: int
+    """Runs of this dispatch that began and never ended: the worker process died under them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionProgress:
+    """What the bridge learns of its in-flight messages of one partition."""
+
+    done: frozenset[int]
+    leases: Mapping[int, float]
+    """Offset → seconds until its lease runs out (negative: it ran out); offsets without one are absent."""
+    floor_known: bool
+    """False when Redis no longer has the partition's floor: its data was lost (or never written)."""
+
+
+class CompletionLedger:
+    """Reads and writes the completion state of one consumer group's partitions in Redis."""
+
+    def __init__(self, redis: Redis, group: str, *, prefix: str = DEFAULT_PREFIX, idle_seconds: float = DEFAULT_IDLE_SECONDS) -> None:
+        self._redis = redis
+        self._group = group
+        self._prefix = prefix
+        self._idle_ms = int(idle_seconds * 1000)
+        self._begin = _script(redis, "begin")
+        self._retry = _script(redis, "retry")
+        self._finish = _script(redis, "finish")
+        self._advance = _script(redis, "advance")
+
+    def keys(self, topic: str, partition: int) -> dict[str, str]:
+        tag = f"{self._prefix}:{{{self._group}|{topic}|{partition}}}"
+        return {name: f"{tag}:{name}" for name in ("floor", "done", "owner", "running", "crashes", "attempts", "lease")}
+
+    # -- worker side ---------------------------------------------------------------------------
+
+    def begin(self, message: MessageId, token: str, *, lease_seconds: float) -> Begin:
+        """Claim a run of ``message`` for dispatch ``token``; a lease of ``lease_seconds`` keeps it alive."""
+        k = self.keys(message.topic, message.partition)
+        keys = [k["floor"], k["done"], k["owner"], k["running"], k["crashes"], k["attempts"], k["lease"]]
+        verdict, attempts, crashes = self._begin(keys, [message.offset, token, _ms(lease_seconds), self._idle_ms])
+        return Begin(verdict=_text(verdict), attempts_used=int(attempts), crashes=int(crashes))  # type: ignore[arg-type]
+
+    def retry_scheduled(self, message: MessageId, token: str, *, attempts: int, lease_seconds: float) -> bool:
+        """The run failed and a retry waits; False when another dispatch owns the message now."""
+        k = self.keys(message.topic, message.partition)
+        keys = [k["owner"], k["running"], k["attempts"], k["lease"]]
+        return bool(self._retry(keys, [message.offset, token, attempts, _ms(lease_seconds), self._idle_ms]))
+
+    def finish(self, messages: Iterable[MessageId]) -> None:
+        """These messages reached their final outcome; one script call per partition."""
+        by_partition: dict[PartitionKey, list[int]] = {}
+        for message in messages:
+            by_partition.setdefault((message.topic, message.partition), []).append(message.offset)
+        for (topic, partition), offsets in by_partition.items():
+            k = self.keys(topic, partition)
+            keys = [k["floor"], k["done"], k["owner"], k["running"], k["crashes"], k["attempts"], k["lease"]]
+            self._finish(keys, [self._idle_ms, *offsets])
+
+    # -- bridge side ---------------------------------------------------------------------------
+
+    def claim(self, dispatches: Mapping[PartitionKey, Iterable[int]], token: str) -> None:
+        """Make ``token`` the owner of these offsets before they are published: older copies stand down."""
+        pipe = self._redis.pipeline(transaction=False)
+        for (topic, partition), offsets in dispatches.items():
+            mapping = {str(offset): token for offset in offsets}
+            if mapping:
+                owner = self.keys(topic, partition)["owner"]
+                pipe.hset(owner, mapping=mapping)
+                pipe.pexpire(owner, self._idle_ms)
+        pipe.execute()
+
+    def progress(self, in_flight: Mapping[PartitionKey, list[int]]) -> dict[PartitionKey, PartitionProgress]:
+        """Which in-flight offsets are final, and how long the others' leases run, in one round trip."""
+        partitions = [tp for tp, offsets in in_flight.items() if offsets]
+        if not partitions:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.time()
+        for topic, partition in partitions:
+            offsets = in_flight[(topic, partition)]
+            k = self.keys(topic, partition)
+            pipe.exists(k["floor"])
+            pipe.zrangebyscore(k["done"], min(offsets), max(offsets))
+            pipe.hmget(k["lease"], [str(offset) for offset in offsets])
+        replies = pipe.execute()
+        seconds, micros = replies[0]
+        now_ms = seconds * 1000 + micros // 1000
+        result = {}
+        for index, tp in enumerate(partitions):
+            floor_known, done, leases = replies[1 + 3 * index : 4 + 3 * index]
+            result[tp] = PartitionProgress(
+                done=frozenset(int(offset) for offset in done),
+                leases={offset: (int(until) - now_ms) / 1000 for offset, until in zip(in_flight[tp], leases) if until is not None},
+                floor_known=bool(floor_known),
+            )
+        return result
+
+    def advance(self, offsets: Mapping[PartitionKey, int]) -> None:
+        """Kafka has these committed offsets (or the bridge was assigned the partitions at them)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for (topic, partition), offset in offsets.items():
+            k = self.keys(topic, partition)
+            self._advance(keys=[k["floor"], k["done"]], args=[offset, self._idle_ms], client=pipe)
+        pipe.execute()
+
+
+def _script(redis: Redis, name: str) -> Script:
+    """A Lua script of this package, run by EVALSHA (redis-py falls back to EVAL when Redis lost its cache)."""
+    return redis.register_script(resources.files(__package__).joinpath("lua", f"{name}.lua").read_text())
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,37 @@
+-- A worker is about to run a handler on one tracked message: is it still this dispatch's to run?
+--
+-- KEYS[1] floor     STRING  the partition's committed offset: everything below it is final
+-- KEYS[2] done      ZSET    offsets at or above the floor whose outcome is final (score = offset)
+-- KEYS[3] owner     HASH    offset -> token of the dispatch that owns the message now
+-- KEYS[4] running   HASH    offset -> token of the run in progress (set here, cleared at its end)
+-- KEYS[5] crashes   HASH    offset -> runs of the owning dispatch that began and never ended
+-- KEYS[6] attempts  HASH    offset -> handler attempts already used (survives a re-dispatch)
+-- KEYS[7] lease     HASH    offset -> milliseconds (Redis clock) until which the message counts as alive
+-- ARGV[1] offset
+-- ARGV[2] token     the dispatch token the task carries
+-- ARGV[3] lease_ms  how long this run may take before the bridge may think it lost
+-- ARGV[4] idle_ms   keys expire after this long without a write
+--
+-- Returns {verdict, attempts_used, crashes}; verdict is "run", "done" (final already: a duplicate)
+-- or "superseded" (the bridge dispatched the message again; this copy stands down).
+local offset = ARGV[1]
+local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(offset) < floor or redis.call('ZSCORE', KEYS[2], offset) then
+  return {'done', 0, 0}
+end
+local owner = redis.call('HGET', KEYS[3], offset)
+if owner and owner ~= ARGV[2] then
+  return {'superseded', 0, 0}
+end
+local crashes = tonumber(redis.call('HGET', KEYS[5], offset) or '0')
+if redis.call('HGET', KEYS[4], offset) == ARGV[2] then
+  -- the same dispatch began before and never ended: its worker process died under it
+  crashes = redis.call('HINCRBY', KEYS[5], offset, 1)
+end
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('HSET', KEYS[3], offset, ARGV[2])
+redis.call('HSET', KEYS[4], offset, ARGV[2])
+redis.call('HSET', KEYS[7], offset, now_ms + tonumber(ARGV[3]))
+for i = 3, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+return {'run', tonumber(redis.call('HGET', KEYS[6], offset) or '0'), crashes}

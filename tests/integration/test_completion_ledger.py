@@ -1,0 +1,123 @@
+"""The completion ledger's Lua scripts on a real Redis: what a worker and the bridge learn from each other."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from kafkabridge import MessageId
+from kafkabridge.completion import CompletionLedger
+from tests.support import wait_until
+
+TOPIC = "orders"
+
+
+@pytest.fixture
+def client(services: None) -> redis.Redis:
+    return redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2"))
+
+
+@pytest.fixture
+def ledger(client: redis.Redis, ns: str) -> Iterator[CompletionLedger]:
+    yield CompletionLedger(client, group="g", prefix=f"{ns}:completion")
+    for key in client.scan_iter(f"{ns}:completion:*"):
+        client.delete(key)
+
+
+def at(offset: int, partition: int = 0) -> MessageId:
+    return MessageId(TOPIC, partition, offset)
+
+
+def test_a_first_run_is_told_to_run_and_holds_a_lease(ledger: CompletionLedger) -> None:
+    begin = ledger.begin(at(5), "t1", lease_seconds=30)
+    assert (begin.verdict, begin.attempts_used, begin.crashes) == ("run", 0, 0)
+    progress = ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)]
+    assert progress.done == frozenset() and 28 < progress.leases[5] <= 30
+
+
+def test_a_finished_message_is_a_duplicate_and_its_lease_is_gone(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "t1", lease_seconds=30)
+    ledger.finish([at(5)])
+    assert ledger.begin(at(5), "t1", lease_seconds=30).verdict == "done"
+    progress = ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)]
+    assert progress.done == {5} and progress.leases == {}
+
+
+def test_offsets_below_the_committed_floor_are_final(ledger: CompletionLedger) -> None:
+    ledger.advance({(TOPIC, 0): 100})
+    assert ledger.begin(at(99), "t1", lease_seconds=30).verdict == "done"
+    assert ledger.begin(at(100), "t1", lease_seconds=30).verdict == "run"
+
+
+def test_advancing_the_floor_drops_the_outcomes_below_it(ledger: CompletionLedger, client: redis.Redis) -> None:
+    ledger.finish([at(1), at(2), at(7)])
+    ledger.advance({(TOPIC, 0): 3})
+    assert sorted(int(x) for x in client.zrange(ledger.keys(TOPIC, 0)["done"], 0, -1)) == [7]
+    ledger.finish([at(2)])  # a late outcome below the floor is not added back
+    assert client.zcard(ledger.keys(TOPIC, 0)["done"]) == 1
+
+
+def test_a_dispatch_claimed_again_makes_the_older_copy_stand_down(ledger: CompletionLedger) -> None:
+    ledger.claim({(TOPIC, 0): [5]}, "old")
+    assert ledger.begin(at(5), "old", lease_seconds=30).verdict == "run"
+    ledger.claim({(TOPIC, 0): [5]}, "new")
+    assert ledger.begin(at(5), "old", lease_seconds=30).verdict == "superseded"
+    new = ledger.begin(at(5), "new", lease_seconds=30)
+    assert new.verdict == "run" and new.crashes == 0, "a different dispatch's unfinished run is no crash"
+
+
+def test_a_run_of_the_same_dispatch_that_never_ended_counts_as_a_crash(ledger: CompletionLedger) -> None:
+    assert ledger.begin(at(5), "t1", lease_seconds=30).crashes == 0
+    assert ledger.begin(at(5), "t1", lease_seconds=30).crashes == 1
+    assert ledger.begin(at(5), "t1", lease_seconds=30).crashes == 2
+
+
+def test_a_waiting_retry_keeps_its_attempts_and_is_no_crash(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "t1", lease_seconds=30)
+    assert ledger.retry_scheduled(at(5), "t1", attempts=1, lease_seconds=120)
+    assert 118 < ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].leases[5] <= 120
+    again = ledger.begin(at(5), "t1", lease_seconds=30)
+    assert (again.verdict, again.attempts_used, again.crashes) == ("run", 1, 0)
+    ledger.claim({(TOPIC, 0): [5]}, "t2")  # a re-dispatch goes on counting attempts
+    assert ledger.begin(at(5), "t2", lease_seconds=30).attempts_used == 1
+
+
+def test_a_retry_of_a_superseded_copy_writes_nothing(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "old", lease_seconds=30)
+    ledger.claim({(TOPIC, 0): [5]}, "new")
+    assert not ledger.retry_scheduled(at(5), "old", attempts=1, lease_seconds=120)
+    assert ledger.begin(at(5), "new", lease_seconds=30).attempts_used == 0
+
+
+def test_an_expired_lease_reads_as_negative_time_left(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "t1", lease_seconds=0.05)
+    left = lambda: ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].leases[5]  # noqa: E731
+    assert left() <= 0.05
+    wait_until(lambda: left() < 0, timeout=5, what="the lease to run out on Redis' clock", interval=0.02)
+
+
+def test_progress_says_when_redis_has_lost_the_floor(ledger: CompletionLedger, client: redis.Redis) -> None:
+    assert not ledger.progress({(TOPIC, 0): [1]})[(TOPIC, 0)].floor_known
+    ledger.advance({(TOPIC, 0): 1})
+    assert ledger.progress({(TOPIC, 0): [1]})[(TOPIC, 0)].floor_known
+    client.delete(*ledger.keys(TOPIC, 0).values())
+    assert not ledger.progress({(TOPIC, 0): [1]})[(TOPIC, 0)].floor_known
+
+
+def test_scripts_still_run_after_redis_forgot_them(ledger: CompletionLedger, client: redis.Redis) -> None:
+    client.script_flush()
+    assert ledger.begin(at(5), "t1", lease_seconds=30).verdict == "run"
+    client.script_flush()
+    ledger.advance({(TOPIC, 0): 3})  # inside a pipeline too
+    ledger.finish([at(5)])
+    assert ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].done == {5}
+
+
+def test_every_key_of_a_partition_is_in_one_cluster_slot(ledger: CompletionLedger) -> None:
+    slots = {key_slot(key.encode()) for key in ledger.keys(TOPIC, 3).values()}
+    assert len(slots) == 1
+    assert ledger.keys(TOPIC, 3) != ledger.keys(TOPIC, 4)

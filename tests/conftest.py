@@ -9,6 +9,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 import redis
 from confluent_kafka.admin import AdminClient
 
@@ -27,11 +28,12 @@ def services() -> None:
     """Fails loudly, naming the command that starts them, when a service is not there."""
     problems = []
     try:
-        redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")).ping()
+        recorder.client().ping()
+        redis.Redis.from_url(support.BROKER_URL).ping()
     except redis.RedisError as error:
         problems.append(f"Redis: {error}")
     try:
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=5).close()
+        psycopg.connect(maintenance_database(), connect_timeout=5).close()
     except psycopg.Error as error:
         problems.append(f"PostgreSQL: {error}")
     try:
@@ -42,6 +44,11 @@ def services() -> None:
         pytest.fail("integration services are not running (start them with `scripts/services up`): " + "; ".join(problems))
 
 
+def maintenance_database() -> str:
+    """The server of DATABASE_URL, database "postgres": where the test database is created."""
+    return make_conninfo(support.DATABASE_URL, dbname="postgres")
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(services: None, django_db_blocker: object) -> None:
     """Use the test database as it is (no per-test transaction): worker processes write to it too."""
@@ -49,7 +56,7 @@ def django_db_setup(services: None, django_db_blocker: object) -> None:
     from django.core.management import call_command
 
     name = settings.DATABASES["default"]["NAME"]
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+    with psycopg.connect(maintenance_database(), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
     with django_db_blocker.unblock():  # type: ignore[attr-defined]

@@ -2,6 +2,11 @@
 
 Integration tests run real worker and bridge processes with these settings; each test gives them its
 own namespace (KBTEST_NS) for topic names, the Celery queue and Redis keys.
+
+Every address comes from the environment (defaults: the services of ``scripts/services up``), so the
+suite can run against a second instance: DATABASE_URL, CELERY_BROKER_URL, KBTEST_REDIS_URL (what the
+test handlers record) and KAFKA_BOOTSTRAP_SERVERS (read by the bridge's settings and tests/support.py).
+The defaults are put into the environment, so the worker and bridge processes see the same ones.
 """
 
 import os
@@ -10,6 +15,7 @@ import dj_database_url
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kafkabridge_test")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")
+os.environ.setdefault("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")
 
 from dashboard.settings import *  # noqa: E402,F403
 from dashboard.settings import INSTALLED_APPS, KAFKABRIDGE  # noqa: E402
@@ -18,7 +24,7 @@ DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_m
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.app"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 
-KBTEST_REDIS_URL = os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")
+KBTEST_REDIS_URL = os.environ["KBTEST_REDIS_URL"]
 KAFKABRIDGE = {
     **KAFKABRIDGE,
     "QUEUE": os.environ.get("KBTEST_NS") or None,

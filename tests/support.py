@@ -1,22 +1,29 @@
-"""Helpers for integration tests: bounded waits, real worker and bridge processes, Kafka topics."""
+"""Helpers for integration tests: bounded waits, real worker and bridge processes, Kafka topics, outages."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from urllib.parse import urlsplit
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+SERVICES = ROOT / "scripts" / "services"
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# tests/settings.py puts the defaults of these into the environment; the fallbacks are the same defaults.
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kafkabridge_test")
+BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")
 
 T = TypeVar("T")
 
@@ -31,6 +38,50 @@ def wait_until(predicate: Callable[[], T], *, timeout: float, what: str, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+def holds_for(predicate: Callable[[], T], *, seconds: float, what: str, interval: float = 0.2) -> T:
+    """Check ``predicate`` again and again for ``seconds``: it must hold every time (catches late periodic work)."""
+    started = time.monotonic()
+    while True:
+        result = predicate()
+        if not result:
+            raise AssertionError(f"{what} stopped holding after {time.monotonic() - started:.1f}s (got {result!r})")
+        if time.monotonic() - started >= seconds:
+            return result
+        time.sleep(interval)
+
+
+SETTLE_SECONDS = 3.0
+"""How long a finished outcome is watched for late work: longer than the test handlers' longest retry
+countdown (0.5 s for those that end as dead letters) plus scheduling slack."""
+
+
+def outcome_of(ns: str, topic: str) -> tuple[list[tuple], dict[str, int], dict[str, int]]:
+    """What happened to the messages of ``topic`` so far: its dead-letter rows (offset, attempts, status,
+    last failure), how often a handler that records attempts ran on each message, how often each was handled."""
+    from kafkabridge.contrib.django.models import FailedMessage
+    from tests.app import recorder
+
+    rows = sorted(FailedMessage.objects.filter(source_topic=topic).values_list("source_offset", "attempts", "status", "last_failed_at"))
+    client = recorder.client()
+    runs = {k.decode().split(":attempts:", 1)[1]: client.llen(k) for k in client.scan_iter(recorder.key(f"attempts:{topic}/*", ns))}
+    handled = {k: v for k, v in recorder.handled_counts(ns).items() if k.startswith(f"{topic}/")}
+    return rows, runs, handled
+
+
+def settled(ns: str, topic: str, seconds: float = SETTLE_SECONDS) -> tuple[list[tuple], dict[str, int], dict[str, int]]:
+    """Once a test saw its outcome: nothing more happens to ``topic``'s messages for ``seconds`` (no late
+    retry, no second dead letter, no update of a row, no second handling). Returns that outcome."""
+    first = outcome_of(ns, topic)
+
+    def unchanged() -> bool:
+        now = outcome_of(ns, topic)
+        assert now == first, f"{topic} changed after its outcome was seen:\n  {first}\n→ {now}"
+        return True
+
+    holds_for(unchanged, seconds=seconds, what=f"the outcome of {topic}")
+    return first
 
 
 class ServiceProcess:
@@ -140,9 +191,67 @@ def committed_offsets(group_id: str, topic: str, partitions: int = 3) -> dict[in
         consumer.close()
 
 
+def read_topic(topic: str, partitions: int = 3, timeout: float = 60) -> dict[str, tuple[bytes | None, bytes | None]]:
+    """Everything in ``topic`` now, read straight from Kafka (no group): message id → (key, value)."""
+    ends = end_offsets(topic, partitions)
+    found: dict[str, tuple[bytes | None, bytes | None]] = {}
+    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": "kbtest-reader", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        deadline = time.monotonic() + timeout
+        while len(found) < sum(ends.values()):
+            assert time.monotonic() < deadline, f"read {len(found)} of {sum(ends.values())} records of {topic}"
+            for raw in consumer.consume(500, 1.0):
+                if raw.error() is None:
+                    found[f"{raw.topic()}/{raw.partition()}@{raw.offset()}"] = (raw.key(), raw.value())
+    finally:
+        consumer.close()
+    return found
+
+
 def end_offsets(topic: str, partitions: int = 3) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": "kbtest-watermarks"})
     try:
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
     finally:
         consumer.close()
+
+
+# -- outages: stop and start the services this run uses ------------------------------------------
+
+_PORTS = {  # service → (its KB_* port variable of scripts/services, the port the suite uses)
+    "redis": ("KB_REDIS_PORT", lambda: urlsplit(BROKER_URL).port or 6379),
+    "postgres": ("KB_PG_PORT", lambda: urlsplit(DATABASE_URL).port or 5432),
+}
+
+
+@contextmanager
+def outage(service: str) -> Iterator[None]:
+    """``service`` ("redis": the Celery broker, or "postgres") is down inside the block, up again after it."""
+    control_service("down", service)
+    try:
+        yield
+    finally:
+        control_service("up", service)
+
+
+def control_service(action: str, service: str) -> None:
+    """``scripts/services <action> <service>`` on the instance this run uses (its KB_* variables pass through).
+
+    Refuses when KB_*_PORT names another port than the suite's URLs, so a test never stops a service
+    that it does not use (another engineer's, for example), and checks that the port really closed or opened.
+    """
+    variable, port_of = _PORTS[service]
+    port = port_of()
+    if os.environ.get(variable, str(port)) != str(port):
+        raise AssertionError(f"{variable}={os.environ[variable]} but the suite uses port {port} for {service}: refusing to stop it")
+    result = subprocess.run([str(SERVICES), action, service], env={**os.environ, variable: str(port)}, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, f"scripts/services {action} {service} failed:\n{result.stdout}{result.stderr}"
+    wait_until(lambda: port_open(port) == (action == "up"), timeout=60,
+               what=f"{service} on port {port} to be {action} (is KB_STATE_DIR the one that started it?)")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -34,8 +35,29 @@ def record_attempt(message: Message) -> None:
 
 
 def record_handled(message: Message, **facts: object) -> None:
+    """Counts the handling of ``message`` (tests read duplicates from the count) and keeps ``facts`` about it."""
     pipe = client().pipeline()
     pipe.hincrby(key("handled"), str(message.id), 1)
     if facts:
         pipe.hset(key("facts"), str(message.id), json.dumps(facts))
     pipe.execute()
+
+
+def b64(data: bytes | None) -> str | None:
+    """Bytes as JSON can carry them (facts are JSON)."""
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def handled_counts(ns: str) -> dict[str, int]:
+    """How often each message id was handled, in the test namespace ``ns``."""
+    return {k.decode(): int(v) for k, v in client().hgetall(key("handled", ns)).items()}
+
+
+def facts(ns: str) -> dict[str, dict]:
+    """The facts each handled message recorded (the last handling's), by message id."""
+    return {k.decode(): json.loads(v) for k, v in client().hgetall(key("facts", ns)).items()}
+
+
+def attempts(ns: str, message_id: str) -> list[int]:
+    """The attempt numbers a handler saw for ``message_id``, in the order it ran."""
+    return [json.loads(a)["attempt"] for a in client().lrange(key(f"attempts:{message_id}", ns), 0, -1)]

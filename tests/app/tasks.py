@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-
 from kafkabridge import GiveUp, Message, RetryPolicy, kafka_handler
 
 from . import recorder
 from .recorder import topic
 
 FLAKY_POLICY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=4.0, jitter=0.2)
+REQUEUE_RETRY_POLICY = RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5)
 
 
 @kafka_handler(topic("record"), retry=RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=1.0))
 def record(message: Message) -> None:
-    recorder.record_handled(message)
+    recorder.record_handled(message, key=recorder.b64(message.key), value=recorder.b64(message.value))
 
 
 @kafka_handler(topic("flaky"), retry=FLAKY_POLICY)
@@ -45,9 +44,10 @@ def parses_json(message: Message) -> None:
     document = message.json()
     recorder.record_handled(
         message,
-        key=None if message.key is None else base64.b64encode(message.key).decode(),
+        key=recorder.b64(message.key),
         value_length=len(message.value or b""),
-        headers=[[name, None if value is None else base64.b64encode(value).decode()] for name, value in message.headers],
+        value=recorder.b64(message.value),
+        headers=[[name, recorder.b64(value)] for name, value in message.headers],
         document_type=type(document).__name__,
     )
 
@@ -57,6 +57,15 @@ def fails_until_healed(message: Message) -> None:
     recorder.record_attempt(message)
     if not recorder.client().exists(recorder.key("healed")):
         raise ConnectionError("the downstream service is still down")
+    recorder.record_handled(message)
+
+
+@kafka_handler(topic("requeue_retries"), retry=REQUEUE_RETRY_POLICY)
+def succeeds_on_its_last_attempt_once_healed(message: Message) -> None:
+    """Needs every attempt of its policy: it fails on all but the last, and on the last too until healed."""
+    recorder.record_attempt(message)
+    if message.attempt < REQUEUE_RETRY_POLICY.max_attempts or not recorder.client().exists(recorder.key("healed")):
+        raise ConnectionError(f"the downstream service is still down (attempt {message.attempt})")
     recorder.record_handled(message)
 
 

@@ -44,6 +44,10 @@ def test_poison_records_are_dead_lettered_with_a_reason_and_the_rest_handled_byt
         and recorder.client().hlen(handled_key) == expected_handled,
         timeout=90, what="every poison record to have an outcome",
     )
+    rows, runs, handled = support.settled(ns, topic)  # poison is not retried late, nothing handled twice
+    assert [(offset, attempts) for offset, attempts, *_ in rows] == [(o, 1) for o, r in enumerate(RECORDS) if r[3] != "handled"]
+    assert runs == {f"{topic}/0@{o}": 1 for o in range(len(RECORDS))}
+    assert handled == {f"{topic}/0@{o}": 1 for o, r in enumerate(RECORDS) if r[3] == "handled"}
 
     facts = {k.decode(): json.loads(v) for k, v in recorder.client().hgetall(recorder.key("facts", ns)).items()}
     for offset, (key, value, headers, outcome) in enumerate(RECORDS):
@@ -52,6 +56,7 @@ def test_poison_records_are_dead_lettered_with_a_reason_and_the_rest_handled_byt
             seen = facts[message_id]
             assert seen["key"] == (None if key is None else base64.b64encode(key).decode())
             assert seen["value_length"] == len(value)
+            assert base64.b64decode(seen["value"]) == value, f"the handler got other bytes than were produced at offset {offset}"
             assert seen["headers"] == [[n, None if v is None else base64.b64encode(v).decode()] for n, v in headers or []]
         else:
             row = FailedMessage.objects.get(source_topic=topic, source_offset=offset)

@@ -1,20 +1,17 @@
-"""The Kafka record a handler receives, and its lossless trip through a Celery message.
+"""The Kafka record a handler receives, with its bytes exactly as they were produced.
 
-Celery serialises task arguments as JSON, which cannot carry bytes; the envelope carries keys,
-values and header values as base64 so that binary data and invalid UTF-8 survive untouched.
+How it travels through a Celery message (the envelope) is :mod:`kafkabridge.wire`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .errors import PoisonMessage
-
-ENVELOPE_VERSION = 1
 
 Header = tuple[str, bytes | None]
 
@@ -62,49 +59,26 @@ class Message:
         except UnicodeDecodeError as exc:
             raise PoisonMessage(f"value is not valid {encoding}: {exc}", raw=self.value) from exc
 
-    def json(self) -> Any:
-        """The value parsed as JSON; a value that does not parse is poison (dead-lettered, not retried)."""
+    def json(self, *, allow_nan: bool = False) -> Any:
+        """The value parsed as JSON; a value that cannot be parsed is poison (dead-lettered, not retried).
+
+        Poison too: nesting deeper than Python can parse, and, unless ``allow_nan``, ``NaN`` and
+        ``Infinity`` (not JSON, RFC 8259) and numbers too large for a float (Python reads them as
+        infinity): a handler could not write back as JSON what it parsed from them.
+        """
         text = self.text()
+        strict: dict[str, Any] = {} if allow_nan else {"parse_constant": _refuse_constant, "parse_float": _finite_float}
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return json.loads(text, **strict)
+        except RecursionError as exc:
+            raise PoisonMessage("value is JSON nested too deeply to parse", raw=self.value) from exc
+        except ValueError as exc:  # JSONDecodeError, the refusals below, integers longer than Python converts
             raise PoisonMessage(f"value is not valid JSON: {exc}", raw=self.value) from exc
 
     def header(self, name: str) -> bytes | None:
         """The last value of header ``name`` (Kafka allows repeats; the last one wins, as in most clients)."""
         found = [value for key, value in self.headers if key == name]
         return found[-1] if found else None
-
-    def to_envelope(self) -> dict[str, Any]:
-        """A JSON-safe dict that :meth:`from_envelope` turns back into an equal message."""
-        return {
-            "v": ENVELOPE_VERSION,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "key": _b64(self.key),
-            "value": _b64(self.value),
-            "headers": [[name, _b64(value)] for name, value in self.headers],
-            "timestamp_ms": _millis(self.timestamp),  # an unreadable Kafka timestamp travels as None
-            "problem": self.problem,
-        }
-
-    @classmethod
-    def from_envelope(cls, envelope: dict[str, Any], *, attempt: int = 1) -> Message:
-        if envelope.get("v") != ENVELOPE_VERSION:
-            raise ValueError(f"unsupported kafkabridge envelope version {envelope.get('v')!r}")
-        timestamp_ms = envelope.get("timestamp_ms")
-        return cls(
-            topic=envelope["topic"],
-            partition=int(envelope["partition"]),
-            offset=int(envelope["offset"]),
-            key=_unb64(envelope.get("key")),
-            value=_unb64(envelope.get("value")),
-            headers=tuple((str(name), _unb64(value)) for name, value in envelope.get("headers") or ()),
-            timestamp=from_millis(timestamp_ms),
-            attempt=attempt,
-            problem=envelope.get("problem"),
-        )
 
 
 def from_millis(timestamp_ms: int | None) -> datetime | None:
@@ -117,13 +91,12 @@ def from_millis(timestamp_ms: int | None) -> datetime | None:
         return None
 
 
-def _b64(data: bytes | None) -> str | None:
-    return None if data is None else base64.b64encode(data).decode("ascii")
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
-def _unb64(text: str | None) -> bytes | None:
-    return None if text is None else base64.b64decode(text)
-
-
-def _millis(moment: datetime | None) -> int | None:
-    return None if moment is None else int(moment.timestamp() * 1000)
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is too large for a float")
+    return number

@@ -4,7 +4,8 @@ Celery's own ``send_task`` costs a broker round trip (and, on Redis, an exchange
 message, which caps a bridge at a few hundred to a couple of thousand messages a second. Here the
 Celery message (protocol 2, JSON) is built once per handler with Celery's ``app.amqp.as_task_v2``
 and routed once with Celery's router (the handler's own ``queue=``, ``task_routes``, then
-``KAFKABRIDGE['QUEUE']``); each message only changes its task id and arguments. Kombu's
+``KAFKABRIDGE['QUEUE']``); each message only changes its task id and arguments (both as
+:mod:`kafkabridge.wire` defines them). Requeue publishes through here too. Kombu's
 ``Producer.batch`` then sends the whole batch as one pipelined write. A stock ``celery worker``
 consumes the result unchanged.
 
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from celery import Celery, Task
+from celery.utils.saferepr import saferepr
 from kombu import Queue
 from kombu.exceptions import BatchPublishError, OperationalError
 from kombu.utils.json import dumps
 
+from .. import wire
 from ..errors import ConfigurationError, PublishError
 from ..message import Message
 from ..registry import Route
@@ -45,6 +48,19 @@ def route_options(app: Celery, task_name: str, default_queue: str | None) -> dic
     if task is not None:
         options.update({k: getattr(task, k) for k in ROUTING_OPTIONS if getattr(task, k, None) is not None})
     return app.amqp.router.route(options, task_name, (), {}, task_type=task)
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """One message on its way to a handler task, in the state it will be delivered in."""
+
+    message: Message
+    task_name: str
+    delivery: wire.Delivery = wire.FIRST_DELIVERY
+
+    @property
+    def task_id(self) -> str:
+        return wire.task_id(self.message.id, self.delivery.requeue_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,33 +87,43 @@ class CeleryPublisher:
             )
 
     def publish(self, messages: Sequence[Message]) -> None:
-        """Publish ``messages``; raises :class:`PublishError` (nothing confirmed) if the broker refuses.
+        """Publish each of ``messages`` to its topic's handler, as a first delivery.
+
+        Raises :class:`PublishError` (nothing confirmed) if the broker refuses; see :meth:`send`.
+        """
+        self.send([Dispatch(message, self._task_names[message.topic]) for message in messages])
+
+    def send(self, dispatches: Sequence[Dispatch]) -> None:
+        """Publish ``dispatches``; raises :class:`PublishError` (nothing confirmed) if the broker refuses.
 
         A pipelined write that fails may have been partly applied, so a failed batch is published
         again in full: that can duplicate a message, never lose one. Errors that are not the broker's
         (a bug, a misconfiguration) are raised as they are: retrying them would only hide them.
         """
-        if not messages:
+        if not dispatches:
             return
         try:
             with self._app.producer_or_acquire() as producer:
-                for task_name in {self._task_names[message.topic] for message in messages}:
+                for task_name in {dispatch.task_name for dispatch in dispatches}:
                     producer.maybe_declare(self._template(task_name).queue)  # cached per connection by kombu
-                with producer.batch(max_size=COMMANDS_PER_MESSAGE * len(messages) + 1):
-                    for message in messages:
-                        self._publish_one(producer, message)
+                with producer.batch(max_size=COMMANDS_PER_MESSAGE * len(dispatches) + 1):
+                    for dispatch in dispatches:
+                        self._publish_one(producer, dispatch)
         except self._broker_errors as error:
             raise PublishError(error, published=0) from error
 
-    def _publish_one(self, producer: Any, message: Message) -> None:
-        task_name = self._task_names[message.topic]
-        template = self._template(task_name)
-        task_id = str(message.id)
+    def _publish_one(self, producer: Any, dispatch: Dispatch) -> None:
+        template = self._template(dispatch.task_name)
+        task_id = dispatch.task_id
+        kwargs = dispatch.delivery.to_kwargs()
+        headers = {**template.headers, "id": task_id, "root_id": task_id, "argsrepr": f"(<kafka record {task_id}>,)"}
+        if kwargs:
+            headers["kwargsrepr"] = saferepr(kwargs)
         producer.publish(
-            dumps(([message.to_envelope()], {}, template.embed)),
+            dumps(([wire.encode_envelope(dispatch.message)], kwargs, template.embed)),
             exchange="",
             routing_key=template.queue.name,
-            headers={**template.headers, "id": task_id, "root_id": task_id, "argsrepr": f"(<kafka record {task_id}>,)"},
+            headers=headers,
             content_type="application/json",
             content_encoding="utf-8",
             retry=False,

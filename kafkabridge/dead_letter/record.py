@@ -1,15 +1,15 @@
 """The dead-letter path: what is recorded about a message that will not be retried, and where it goes.
 
 A dead letter keeps the raw record (key, value, headers, source topic/partition/offset) and the
-facts at the point of failure, bounded so that one huge traceback cannot fill the store.
+facts at the point of failure, bounded so that one huge traceback cannot fill the store. Its JSON
+form (a record rides in the task's delivery state while the store is down) is in :mod:`kafkabridge.wire`.
 """
 
 from __future__ import annotations
 
 import traceback as _traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from ..message import Message, MessageId
 
@@ -65,25 +65,6 @@ class DeadLetterRecord:
             attempts=message.attempt,
             first_failed_at=first_failed_at,
             last_failed_at=last_failed_at,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, so a record can ride in a Celery retry while the store is down."""
-        data = asdict(self)
-        data["message"] = self.message.to_envelope() | {"attempt": self.message.attempt}
-        data["first_failed_at"] = self.first_failed_at.isoformat()
-        data["last_failed_at"] = self.last_failed_at.isoformat()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DeadLetterRecord:
-        envelope = dict(data["message"])
-        message = Message.from_envelope(envelope, attempt=int(envelope.pop("attempt", 1)))
-        return cls(
-            **{k: v for k, v in data.items() if k not in ("message", "first_failed_at", "last_failed_at")},
-            message=message,
-            first_failed_at=datetime.fromisoformat(data["first_failed_at"]),
-            last_failed_at=datetime.fromisoformat(data["last_failed_at"]),
         )
 
 

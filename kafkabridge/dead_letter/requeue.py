@@ -6,33 +6,24 @@ this module knows nothing about how records are stored.
 
 from __future__ import annotations
 
-from uuid import uuid4
-
 from celery import Celery
 
 from .. import runtime
-from ..worker.handler import REQUEUED
+from ..consumer.publisher import CeleryPublisher, Dispatch
 from ..message import Message
-from ..consumer.publisher import route_options
+from ..wire import Delivery, new_requeue_id
 
 
 def requeue(app: Celery, message: Message, handler: str) -> str:
     """Publish ``message`` to the task named ``handler`` with fresh attempts; returns the Celery task id.
 
-    The envelope starts at attempt 1 (attempts are counted by Celery's retries, not carried in it).
-    The task marks the dead letter resolved when the handler succeeds; if it fails again, the
-    same record is updated (one record per message id).
+    It goes through the bridge's publisher, so it is routed and written as the bridge would write
+    it, with Celery's retry count at 0: the handler sees attempt 1 again. The task marks the dead
+    letter resolved when the handler succeeds; if it fails again, the same record is updated (one
+    record per message id). Raises :class:`~kafkabridge.errors.PublishError` if the broker refuses.
     """
     wiring = runtime.current()
-    task_id = f"{message.id}:requeue:{uuid4().hex[:12]}"
-    route = route_options(app, handler, wiring.settings.queue)
-    app.send_task(
-        handler,
-        args=[message.to_envelope()],
-        kwargs={REQUEUED: True},
-        task_id=task_id,
-        queue=route["queue"],
-        ignore_result=True,
-    )
-    wiring.hooks.emit("on_requeued", message.id, handler, task_id)
-    return task_id
+    dispatch = Dispatch(message, handler, Delivery(requeue_id=new_requeue_id()))
+    CeleryPublisher(app, {}, queue=wiring.settings.queue).send([dispatch])
+    wiring.hooks.emit("on_requeued", message.id, handler, dispatch.task_id)
+    return dispatch.task_id

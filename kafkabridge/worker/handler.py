@@ -3,7 +3,8 @@
 The task runs the function on a :class:`~kafkabridge.message.Message`, retries failures with
 Celery countdown retries timed by the handler's :class:`~kafkabridge.retry_policy.RetryPolicy`, and
 dead-letters the message when the policy says stop. Dead-lettering itself is retried while the
-store is down, so a message is never dropped.
+store is down, so a message is never dropped. What a task carries from one run to the next (the
+step it is on, when it first failed, whether it is a requeue) is a :class:`~kafkabridge.wire.Delivery`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..errors import ConfigurationError
 from ..message import Message
 from ..registry import HandlerRegistry, Route, handlers
 from ..retry_policy import DeadLetterNow, RetryLater, RetryPolicy
+from ..wire import Delivery, Step, decode_envelope
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +35,7 @@ SOFT_TIME_LIMIT_FRACTION = 0.9
 """The handler gets ``SoftTimeLimitExceeded`` at this fraction of its time limit. It is retried like any
 error; the hard limit, where Celery acknowledges and drops the task, stays a backstop."""
 
-# Keyword arguments a handler task carries besides the envelope; only kafkabridge sets them.
-FIRST_FAILED_AT = "kb_first_failed_at"
-REQUEUED = "kb_requeued"
-PENDING_DEAD_LETTER = "kb_pending_dead_letter"
-PENDING_RESOLVE = "kb_pending_resolve"
-STORE_ATTEMPT = "kb_store_attempt"
-
-_FIXED_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
+_FIXED_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "max_retries": None}
 
 
 class HandlerTask(Task):
@@ -48,19 +43,24 @@ class HandlerTask(Task):
 
     acks_late = True
     reject_on_worker_lost = True
+    max_retries = None
+    """No Celery retry limit: past it Celery fails the task and the message is gone. The RetryPolicy
+    decides when to stop, and a dead letter waiting for its store is retried until it is saved."""
     ignore_result = True
     kafka_retry_policy: RetryPolicy
     kafka_function: HandlerFunction
 
-    def deliver(self, envelope: dict[str, Any], delivery: dict[str, Any]) -> None:
-        """Run the handler on one message and decide what happens if it fails."""
-        if PENDING_DEAD_LETTER in delivery:
-            self._dead_letter(DeadLetterRecord.from_dict(delivery[PENDING_DEAD_LETTER]), delivery)
+    def deliver(self, envelope: dict[str, Any], delivery: Delivery) -> None:
+        """Do the step ``delivery`` is on: run the handler and decide what happens if it fails, or
+        finish a dead-letter step an earlier run could not."""
+        if delivery.step is Step.STORE:
+            assert delivery.dead_letter is not None  # Delivery refuses a store step without its record
+            self._dead_letter(delivery.dead_letter, delivery)
             return
-        if delivery.get(PENDING_RESOLVE):
-            self._resolve(Message.from_envelope(envelope), delivery)
+        if delivery.step is Step.RESOLVE:
+            self._resolve(decode_envelope(envelope), delivery)
             return
-        message = Message.from_envelope(envelope, attempt=self.request.retries + 1)
+        message = decode_envelope(envelope, attempt=self.request.retries + 1)
         if message.problem is not None:  # the bridge could not read the whole record: never guess
             record = self._record(message, message.problem, None, delivery, datetime.now(timezone.utc))
             self._dead_letter(record, delivery)
@@ -74,11 +74,12 @@ class HandlerTask(Task):
             self._after_failure(message, error, delivery)
             return
         hooks.emit("on_handler_succeeded", message, self.name, time.monotonic() - started)
-        if delivery.get(REQUEUED):
+        if delivery.requeued:
             self._resolve(message, delivery)
 
-    def _after_failure(self, message: Message, error: Exception, delivery: dict[str, Any]) -> None:
+    def _after_failure(self, message: Message, error: Exception, delivery: Delivery) -> None:
         failed_at = datetime.now(timezone.utc)
+        delivery = delivery.failed(failed_at)
         decision = self.kafka_retry_policy.decide(error, message.attempt)
         if isinstance(decision, RetryLater):
             logger.warning(
@@ -86,49 +87,43 @@ class HandlerTask(Task):
                 self.name, message.id, message.attempt, self.kafka_retry_policy.max_attempts, error, decision.countdown,
             )
             runtime.current().hooks.emit("on_retry_scheduled", message, self.name, error, decision.countdown)
-            first_failed_at = delivery.get(FIRST_FAILED_AT) or failed_at.isoformat()
-            raise self.retry(
-                countdown=decision.countdown, exc=error, max_retries=None,
-                kwargs={**delivery, FIRST_FAILED_AT: first_failed_at},
-            )
+            raise self.retry(countdown=decision.countdown, exc=error, kwargs=delivery.to_kwargs())
         assert isinstance(decision, DeadLetterNow)
         self._dead_letter(self._record(message, decision.reason, error, delivery, failed_at), delivery)
 
     def _record(
-        self, message: Message, reason: str, error: BaseException | None, delivery: dict[str, Any], failed_at: datetime
+        self, message: Message, reason: str, error: BaseException | None, delivery: Delivery, failed_at: datetime
     ) -> DeadLetterRecord:
-        first = delivery.get(FIRST_FAILED_AT)
         return DeadLetterRecord.from_error(
             message, handler=self.name, reason=reason, error=error,
-            first_failed_at=datetime.fromisoformat(first) if first else failed_at, last_failed_at=failed_at,
+            first_failed_at=delivery.first_failed_at or failed_at, last_failed_at=failed_at,
         )
 
-    def _dead_letter(self, record: DeadLetterRecord, delivery: dict[str, Any]) -> None:
+    def _dead_letter(self, record: DeadLetterRecord, delivery: Delivery) -> None:
         try:
             runtime.dead_letter_store().save(record)
         except Exception as error:  # a missing store too: keep the message queued until it is fixed
-            self._retry_store_step(
-                delivery, {PENDING_DEAD_LETTER: record.to_dict()}, f"could not store the dead letter of {record.message_id}", error
-            )
+            self._retry_store_step(delivery.storing(record), f"could not store the dead letter of {record.message_id}", error)
         logger.warning(
             "dead-lettered %s (handler %s, %d attempt(s)): %s", record.message_id, record.handler, record.attempts, record.reason
         )
         runtime.current().hooks.emit("on_dead_lettered", record)
 
-    def _resolve(self, message: Message, delivery: dict[str, Any]) -> None:
+    def _resolve(self, message: Message, delivery: Delivery) -> None:
         try:
             runtime.dead_letter_store().mark_resolved(message.id, self.name)
         except Exception as error:
-            self._retry_store_step(delivery, {PENDING_RESOLVE: True}, f"could not mark {message.id} resolved", error)
+            self._retry_store_step(delivery.resolving(), f"could not mark {message.id} resolved", error)
 
-    def _retry_store_step(self, delivery: dict[str, Any], pending: dict[str, Any], what: str, error: Exception) -> None:
+    def _retry_store_step(self, pending: Delivery, what: str, error: Exception) -> None:
         """The store is down: keep the message in the broker and try the same step again later."""
-        store_attempt = int(delivery.get(STORE_ATTEMPT, 0)) + 1
-        countdown = store_outage_delay(store_attempt)
+        pending = pending.store_failed()
+        countdown = store_outage_delay(pending.store_attempts)
         logger.error(
-            "%s (%r); the message stays queued and this is retried in %.1fs (try %d)", what, error, countdown, store_attempt
+            "%s (%r); the message stays queued and this is retried in %.1fs (try %d)",
+            what, error, countdown, pending.store_attempts,
         )
-        raise self.retry(countdown=countdown, max_retries=None, kwargs={**delivery, **pending, STORE_ATTEMPT: store_attempt})
+        raise self.retry(countdown=countdown, kwargs=pending.to_kwargs())
 
 
 def kafka_handler(
@@ -154,8 +149,8 @@ def kafka_handler(
     def decorator(function: HandlerFunction) -> HandlerTask:
         task_name = name or f"{function.__module__}.{function.__qualname__}"
 
-        def run(task: HandlerTask, envelope: dict[str, Any], **delivery: Any) -> None:
-            task.deliver(envelope, delivery)
+        def run(task: HandlerTask, envelope: dict[str, Any], **kwargs: Any) -> None:
+            task.deliver(envelope, Delivery.from_kwargs(kwargs))
 
         run.__name__, run.__qualname__, run.__module__ = function.__name__, function.__qualname__, function.__module__
         run.__doc__ = function.__doc__

@@ -5,9 +5,10 @@ from kafkabridge import Message
 from kafkabridge.consumer.bridge import to_message
 from kafkabridge.errors import ConfigurationError
 from kafkabridge.message import from_millis
-from kafkabridge.consumer.publisher import CeleryPublisher, route_options
+from kafkabridge.consumer.publisher import CeleryPublisher, Dispatch, route_options
 from kafkabridge.registry import Route
 from kafkabridge.retry_policy import RetryPolicy
+from kafkabridge.wire import FIRST_DELIVERY, Delivery
 
 
 def app_with_tasks() -> Celery:
@@ -41,6 +42,13 @@ def test_non_json_serializers_are_refused() -> None:
     route = Route(topic="t", task_name="h.plain", retry_policy=RetryPolicy(), time_limit=1.0)
     with pytest.raises(ConfigurationError, match="JSON"):
         CeleryPublisher(app, {"t": route})._template("h.plain")
+
+
+def test_a_dispatch_is_a_first_delivery_named_by_its_record_unless_it_is_a_requeue() -> None:
+    message = Message(topic="t", partition=1, offset=7)
+    assert Dispatch(message, "h.plain").delivery == FIRST_DELIVERY
+    assert Dispatch(message, "h.plain").task_id == "t/1@7"
+    assert Dispatch(message, "h.plain", Delivery(requeue_id="0123456789ab")).task_id == "t/1@7:requeue:0123456789ab"
 
 
 def test_a_timestamp_that_does_not_fit_a_datetime_becomes_none() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-
 from django.conf import settings
 from django.db import models
 
 from kafkabridge import Message
+from kafkabridge.wire import decode_headers
 
 
 class FailedMessage(models.Model):
@@ -65,6 +64,6 @@ class FailedMessage(models.Model):
             offset=self.source_offset,
             key=None if self.key is None else bytes(self.key),
             value=None if self.value is None else bytes(self.value),
-            headers=tuple((name, None if value is None else base64.b64decode(value)) for name, value in self.headers),
+            headers=decode_headers(self.headers),
             timestamp=self.message_timestamp,
         )

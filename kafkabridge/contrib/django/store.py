@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-
 from django.db import transaction
 from django.utils import timezone
 
 from kafkabridge import DeadLetterRecord, DeadLetterStore, MessageId
+from kafkabridge.wire import encode_headers
 
 from .models import FailedMessage
 
@@ -19,15 +18,15 @@ class DjangoDeadLetterStore(DeadLetterStore):
         message = record.message
         facts = {
             "key": message.key,
-            "key_text": _as_text(message.key)[:255],
+            "key_text": _storable(_as_text(message.key))[:255],
             "value": message.value,
-            "headers": [[name, None if value is None else base64.b64encode(value).decode("ascii")] for name, value in message.headers],
+            "headers": encode_headers(message.headers),
             "message_timestamp": message.timestamp,
             "handler": record.handler,
-            "reason": record.reason,
-            "exception_class": record.exception_class[:255],
-            "exception_message": record.exception_message,
-            "traceback": record.traceback,
+            "reason": _storable(record.reason),
+            "exception_class": _storable(record.exception_class)[:255],
+            "exception_message": _storable(record.exception_message),
+            "traceback": _storable(record.traceback),
             "attempts": record.attempts,
             "last_failed_at": record.last_failed_at,
             "status": FailedMessage.Status.FAILED,
@@ -56,3 +55,9 @@ class DjangoDeadLetterStore(DeadLetterStore):
 
 def _as_text(data: bytes | None) -> str:
     return "" if data is None else data.decode("utf-8", errors="replace")
+
+
+def _storable(text: str) -> str:
+    """``text`` without NUL characters, which PostgreSQL text columns refuse: a record whose key or error
+    holds one must still be saved (its bytes are kept exactly in the binary columns)."""
+    return text.replace("\x00", "\ufffd")

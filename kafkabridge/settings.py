@@ -25,7 +25,11 @@ DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 """Seconds a stopping bridge keeps trying to publish what it already consumed before it closes."""
 
 
-ENVIRONMENT_OVERRIDES = {"KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers", "KAFKABRIDGE_GROUP_ID": "group_id"}
+ENVIRONMENT_OVERRIDES = {
+    "KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers",
+    "KAFKABRIDGE_GROUP_ID": "group_id",
+    "KAFKABRIDGE_GROUP_INSTANCE_ID": "group_instance_id",
+}
 """Environment variables that win over the mapping, and the option each one sets."""
 
 
@@ -35,6 +39,18 @@ class BridgeSettings:
 
     bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
     group_id: str = DEFAULT_GROUP_ID
+    group_instance_id: str | None = None
+    """Static group membership (librdkafka ``group.instance.id``); None: a new member at every start.
+
+    Without it, a bridge that was killed (not stopped) still owns its partitions until Kafka expires
+    its session (``session.timeout.ms``, 45 s by default), and its replacement waits that long. With a
+    stable id per bridge process (e.g. the pod or host name plus a process number), a replacement
+    with the same id takes the same partitions back at once.
+    The price: a static member does not leave the group when it stops either, so a bridge that is
+    really gone (scaled down, or stopped and not restarted) holds its partitions, unread, until its
+    session times out. Ids must be unique per bridge process: a second process started with the same
+    id fences the first one out of the group (a fatal error for it).
+    """
     topics: tuple[str, ...] = ()
     """Topics the bridge consumes; empty means every topic that has a handler."""
     queue: str | None = None

@@ -2,12 +2,17 @@
 
 One message's way through the loop::
 
-    consume() batch ─► track(offset) ─► publish to Celery ─► mark_done(offset) ─► commit committable()
+    consume() ─► track(offset), hold it ─► flow control admits it ─► publish to Celery
+              ─► mark_done(offset) ─► commit committable()
 
-An offset is committed only when every earlier message of its partition was confirmed by the broker
-(:class:`~kafkabridge.consumer.offsets.OffsetTracker` decides). If the broker refuses a publish, the bridge keeps
-the messages, pauses its partitions (it keeps calling ``consume()`` so Kafka does not think it died) and
-tries again with backoff. On revocation and on stop it publishes what it holds, commits, and closes.
+Every turn, :class:`~kafkabridge.consumer.flow_control.FlowControl` decides per partition how many of
+the held messages may go now and which partitions stay paused; the loop pauses and resumes
+partitions on its word, without knowing why (a broker outage, a rate limit, an in-flight bound).
+It keeps calling ``consume()`` while partitions are paused, so the group never thinks it died.
+What ``consume()`` returned stays held until published (see :mod:`~kafkabridge.consumer.pending`).
+An offset is committed only when every earlier message of its partition was confirmed by the
+broker (:class:`~kafkabridge.consumer.offsets.OffsetTracker` decides). On revocation and on stop the
+bridge publishes what it may, commits, and lets go.
 """
 
 from __future__ import annotations
@@ -15,62 +20,90 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections import deque
 from dataclasses import replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Protocol, Sequence
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from ..backoff import broker_outage_delay
 from ..checks import check_visibility_timeout
 from ..errors import ConfigurationError, PublishError
 from ..hooks import HookDispatcher
-from ..message import Message, from_millis
-from .offsets import OffsetTracker
-from .publisher import CeleryPublisher
+from ..message import Message
 from ..registry import handlers
 from ..settings import BridgeSettings
+from .flow_control import BrokerOutage, Cause, FlowControl, Holds, next_look
+from .offsets import OffsetTracker, PartitionKey
+from .pending import PendingMessages, partition_of
+from .publisher import CeleryPublisher
+from .records import describe, keys, to_message, topic_partitions
 
 if TYPE_CHECKING:
     from celery import Celery
 
+__all__ = ["Bridge", "Publisher", "build_bridge", "to_message"]
+
 logger = logging.getLogger(__name__)
+client_logger = logging.getLogger("kafkabridge.librdkafka")
 
 AT_LEAST_ONCE_CONSUMER_CONFIG: Mapping[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
 DEFAULT_CONSUMER_CONFIG: Mapping[str, Any] = {
     "auto.offset.reset": "earliest",
     "partition.assignment.strategy": "cooperative-sticky",
 }
+LIBRDKAFKA_SESSION_TIMEOUT_MS = 45_000
+"""librdkafka's default ``session.timeout.ms``, named in the log when no other value was set."""
+WAITING_LOG_INTERVAL = 10.0
+"""Seconds between "waiting for partitions" lines while the bridge has been assigned none."""
 
 ConsumerFactory = Callable[[dict[str, Any]], Consumer]
+Clock = Callable[[], float]
+
+
+class Publisher(Protocol):
+    """What the loop needs of a publisher: :class:`CeleryPublisher`, or a test's fake."""
+
+    def publish(self, messages: Sequence[Message]) -> None: ...
 
 
 class Bridge:
-    """Runs the loop for ``topics`` until :meth:`stop` is called (by a signal or another thread)."""
+    """Runs the loop for ``topics`` until :meth:`stop` is called (by a signal or another thread).
+
+    ``causes`` hold partitions back besides the broker outage, which is always the first cause.
+    ``clock`` and ``sleep`` (monotonic seconds) are injectable so that tests drive time themselves.
+    """
 
     def __init__(
         self,
         *,
         settings: BridgeSettings,
         topics: Sequence[str],
-        publisher: CeleryPublisher,
+        publisher: Publisher,
         hooks: HookDispatcher | None = None,
         consumer_factory: ConsumerFactory = Consumer,
+        causes: Sequence[Cause] = (),
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
         self._topics = list(topics)
         self._publisher = publisher
         self._hooks = hooks or HookDispatcher()
         self._consumer_factory = consumer_factory
+        self._flow = FlowControl([BrokerOutage(), *causes])
+        self._clock = clock
+        self._sleep = sleep
         self._tracker = OffsetTracker()
-        self._pending: deque[Message] = deque()
-        self._publish_failures = 0
-        self._retry_publish_at = 0.0
-        self._paused = False
+        self._pending = PendingMessages()
+        self._assigned: set[PartitionKey] = set()
+        self._paused: set[PartitionKey] = set()
+        self._wake_at: float | None = None
+        self._joined = self._ever_assigned = False
         self._stop_requested = False
-        self._last_commit = time.monotonic()
+        self._started_at = self._last_commit = self._clock()
+        self._next_waiting_log = self._started_at + WAITING_LOG_INTERVAL
         self._reported_errors: dict[str, float] = {}
+        self._client_log = _ClientLog()
         self._consumer: Consumer | None = None
 
     def consumer_config(self) -> dict[str, Any]:
@@ -79,9 +112,12 @@ class Bridge:
         for option, required in AT_LEAST_ONCE_CONSUMER_CONFIG.items():
             if option in user and str(user[option]).lower() != str(required).lower():
                 raise ConfigurationError(f"consumer option {option}={user[option]!r} would break at-least-once delivery; remove it")
+        static = {"group.instance.id": self._settings.group_instance_id} if self._settings.group_instance_id else {}
         return {
             **DEFAULT_CONSUMER_CONFIG,
+            "logger": self._client_log,
             **user,
+            **static,
             **AT_LEAST_ONCE_CONSUMER_CONFIG,
             "bootstrap.servers": self._settings.bootstrap_servers,
             "group.id": self._settings.group_id,
@@ -102,93 +138,148 @@ class Bridge:
             signal.signal(signum, handler)
 
     def run(self) -> None:
-        consumer = self._consumer = self._consumer_factory(self.consumer_config())
-        consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
-        logger.info("bridge consuming %s as group %r", ", ".join(self._topics), self._settings.group_id)
+        """Consume until stopped; then publish what is held (up to ``shutdown_timeout``), commit and close."""
+        self.start()
         try:
             while not self._stop_requested:
-                self._run_once(consumer)
-            self._drain()
-            self._commit()
+                self.run_once()
+            self._finish()
         finally:
-            consumer.close()  # leaves the group; on_revoke commits anything still committable
-            self._consumer = None
-            logger.info("bridge closed")
+            self._close()
+
+    def start(self) -> None:
+        """Create the consumer and join the group (nothing happens until the first :meth:`run_once`)."""
+        if self._consumer is not None:
+            return
+        self._consumer = self._consumer_factory(self.consumer_config())
+        self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        logger.info("bridge consuming %s as group %r", ", ".join(self._topics), self._settings.group_id)
+
+    @property
+    def _kafka(self) -> Consumer:
+        assert self._consumer is not None, "start() creates the consumer"
+        return self._consumer
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def _run_once(self, consumer: Consumer) -> None:
-        for raw in self._fetch(consumer):
-            if raw.error() is not None:
-                self._report_consumer_error(raw.error())
-                continue
-            message = to_message(raw)
-            self._tracker.track((message.topic, message.partition), message.offset)
-            self._pending.append(message)
-        if self._pending and time.monotonic() >= self._retry_publish_at:
-            self._publish_pending()
-        if time.monotonic() - self._last_commit >= self._settings.commit_interval:
+    def run_once(self) -> None:
+        """One turn: fetch a batch, publish what flow control admits, pause/resume, commit when due."""
+        self._consume()
+        self._publish_admitted()
+        self._apply_holds()
+        if self._clock() - self._last_commit >= self._settings.commit_interval:
             self._commit(wait=False)
+        self._say_what_it_waits_for()
 
-    def _fetch(self, consumer: Consumer) -> list[Any]:
+    def _consume(self) -> None:
         """A batch of what Kafka has now: wait (up to ``poll_timeout``) only while there is nothing.
 
         ``consume(n, timeout)`` waits until ``n`` messages arrived or the timeout passed, which at low
         traffic would hold the first message back for the whole timeout. Waiting for one message,
         then taking whatever else is already fetched, keeps latency low and batches large under load.
+        Each result is taken before the next call, because a rebalance callback may run inside it.
         """
-        first = consumer.consume(1, self._settings.poll_timeout)
-        if not first or self._settings.batch_size == 1:
-            return first
-        return first + consumer.consume(self._settings.batch_size - 1, 0)
+        if self._take(self._kafka.consume(1, self._wait_time())) and self._settings.batch_size > 1:
+            self._take(self._kafka.consume(self._settings.batch_size - 1, 0))
 
-    def _publish_pending(self) -> bool:
-        """Publish everything held; returns whether the broker took it all."""
-        batch = list(self._pending)
+    def _wait_time(self) -> float:
+        """``poll_timeout``, or less when a cause wants to look again sooner (a probe, a rate limit's refill)."""
+        if self._wake_at is None:
+            return self._settings.poll_timeout
+        return max(0.0, min(self._settings.poll_timeout, self._wake_at - self._clock()))
+
+    def _take(self, records: list[Any]) -> bool:
+        """Hold what ``consume()`` returned; returns whether it returned anything."""
+        for raw in records:
+            if raw.error() is not None:
+                self._report_consumer_error(raw.error())
+                continue
+            message = to_message(raw)
+            self._tracker.track(partition_of(message), message.offset)
+            self._pending.add(message)
+        return bool(records)
+
+    def _publish_admitted(self, only: Collection[PartitionKey] | None = None) -> bool:
+        """Publish what flow control lets go now (of ``only`` these partitions); returns whether that went through."""
+        partitions = self._assigned | self._pending.partitions() if only is None else only
+        admitted = self._flow.admit(self._pending.counts(partitions), self._clock())
+        batch = self._pending.first(admitted)
+        return bool(batch) and self._publish(batch)
+
+    def _publish(self, batch: Sequence[Message]) -> bool:
+        """Hand ``batch`` to the broker; returns whether it confirmed all of it."""
         try:
             self._publisher.publish(batch)
         except PublishError as error:
             self._confirm(batch[: error.published])
-            self._on_publish_failure(batch[error.published :], error)
+            self._on_refused(batch[error.published :], error)
             return False
         self._confirm(batch)
-        if self._publish_failures:
-            logger.warning("Celery broker accepts publishes again after %d failure(s); resuming", self._publish_failures)
-            self._publish_failures = 0
-            self._set_paused(False)
+        self._flow.published(batch, self._clock())
         return True
 
     def _confirm(self, published: Sequence[Message]) -> None:
+        self._pending.confirm(published)
         for message in published:
-            self._pending.popleft()
-            self._tracker.mark_done((message.topic, message.partition), message.offset)
+            self._tracker.mark_done(partition_of(message), message.offset)
         if published:
             self._hooks.emit("on_batch_published", published)
 
-    def _on_publish_failure(self, held: Sequence[Message], error: PublishError) -> None:
-        self._publish_failures += 1
-        delay = broker_outage_delay(self._publish_failures)
-        self._retry_publish_at = time.monotonic() + delay
-        self._set_paused(True)
-        logger.error(
-            "Celery broker refused a publish (%r); holding %d message(s), partitions paused, retrying in %.1fs",
-            error.cause, len(held), delay,
-        )
+    def _on_refused(self, held: Sequence[Message], error: PublishError) -> None:
+        self._flow.refused(held, error, self._clock())
         self._hooks.emit("on_publish_failed", held, error.cause)
 
+    def _apply_holds(self) -> Holds:
+        """Pause what a cause holds now and resume what none holds any more; leave the rest alone (no churn)."""
+        now = self._clock()
+        holds = self._flow.holds(self._pending.counts(self._assigned), now)
+        self._resume(self._paused - holds.keys())
+        self._pause(holds.keys() - self._paused, holds)
+        self._wake_at = next_look(holds, now)
+        return holds
+
+    def _pause(self, partitions: set[PartitionKey], holds: Holds) -> None:
+        if partitions:
+            self._kafka.pause(topic_partitions(partitions))
+            self._paused |= partitions
+            logger.debug("paused %s: %s", describe(partitions), {describe([p]): holds[p] for p in partitions})
+
+    def _resume(self, partitions: set[PartitionKey]) -> None:
+        if partitions:
+            self._kafka.resume(topic_partitions(partitions))
+            self._paused -= partitions
+            logger.debug("resumed %s: no cause holds them any more", describe(partitions))
+
+    def _finish(self) -> None:
+        """On stop: publish what is held and commit, or say that there was nothing to do."""
+        if not self._ever_assigned:
+            self._client_log.quiet = True  # closing may time out on the join still in flight: not news
+            logger.info("stopped before it was assigned any partition of group %r; nothing to commit", self._settings.group_id)
+            return
+        self._drain()
+        self._commit()
+
     def _drain(self) -> None:
-        """On stop: keep trying to publish what was consumed, for at most ``shutdown_timeout`` seconds."""
-        deadline = time.monotonic() + self._settings.shutdown_timeout
-        while self._pending and time.monotonic() < deadline:
-            if not self._publish_pending():
-                time.sleep(max(0.0, min(self._retry_publish_at, deadline) - time.monotonic()))
+        """Keep publishing what was consumed, as flow control allows, for at most ``shutdown_timeout`` seconds."""
+        deadline = self._clock() + self._settings.shutdown_timeout
+        while self._pending and self._clock() < deadline:
+            if not self._publish_admitted():
+                wake_at = next_look(self._apply_holds(), self._clock()) or self._clock() + self._settings.poll_timeout
+                self._sleep(max(0.0, min(wake_at, deadline) - self._clock()))
         if self._pending:
             logger.error("stopping with %d unpublished message(s); they are not committed and will be read again", len(self._pending))
 
-    def _commit(self, only: set[tuple[str, int]] | None = None, *, wait: bool = True) -> None:
+    def _close(self) -> None:
+        """Leave the group (on_revoke commits anything still committable) and forget the consumer."""
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        logger.info("bridge closed")
+
+    def _commit(self, only: Collection[PartitionKey] | None = None, *, wait: bool = True) -> None:
         """Commit what the tracker allows. ``wait=False`` (the periodic commit) does not block the loop:
         the tracker learns the result in :meth:`_on_commit`, so a failed commit is offered again."""
-        self._last_commit = time.monotonic()
+        self._last_commit = self._clock()
         offsets = self._tracker.committable()
         if only is not None:
             offsets = {tp: offset for tp, offset in offsets.items() if tp in only}
@@ -215,37 +306,72 @@ class Bridge:
             self._tracker.committed(done)
             self._hooks.emit("on_offsets_committed", done)
 
-    def _set_paused(self, paused: bool) -> None:
-        if self._consumer is None or paused == self._paused:
+    def _say_what_it_waits_for(self) -> None:
+        """Until the bridge joined its group, say every ``WAITING_LOG_INTERVAL`` seconds why that may take long.
+
+        A bridge started right after another member of its group was killed gets nothing until
+        Kafka expires that member's session; without this line it would sit there silently.
+        """
+        now = self._clock()
+        if self._joined or now < self._next_waiting_log:
             return
-        assignment = self._consumer.assignment()
-        if assignment:
-            (self._consumer.pause if paused else self._consumer.resume)(assignment)
-        self._paused = paused
+        self._next_waiting_log = now + WAITING_LOG_INTERVAL
+        hint = "" if self._settings.group_instance_id else "; with GROUP_INSTANCE_ID, a restarted bridge takes them back at once"
+        logger.info(
+            "waiting for partitions of group %r for %.0fs (a previous member may still hold them until its "
+            "session times out, session.timeout.ms=%s%s)",
+            self._settings.group_id, now - self._started_at, self._session_timeout_ms(), hint,
+        )
+
+    def _session_timeout_ms(self) -> Any:
+        return self._settings.consumer_config.get("session.timeout.ms", LIBRDKAFKA_SESSION_TIMEOUT_MS)
 
     # -- rebalance callbacks (run inside consume()) ----------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        logger.info("assigned %s", _describe(partitions))
-        if self._paused:
-            consumer.pause(partitions)
+        """Take the partitions, paused at once if a cause holds them (e.g. while the broker is down).
+
+        A pause before the assignment takes effect is lost, so the callback assigns them itself
+        (the client then does not) and asks flow control right after.
+        """
+        logger.info("assigned %s", describe(keys(partitions)))
+        if not partitions and not self._assigned:
+            logger.info("group %r gave this bridge no partitions: its other members hold them all; standing by", self._settings.group_id)
+        self._joined = True
+        self._ever_assigned = self._ever_assigned or bool(partitions)
+        if self._cooperative():
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+        self._assigned |= keys(partitions)
+        self._apply_holds()
+
+    def _cooperative(self) -> bool:
+        config = {**DEFAULT_CONSUMER_CONFIG, **self._settings.consumer_config}
+        return "cooperative" in str(config["partition.assignment.strategy"]) or config.get("group.protocol") == "consumer"
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        revoked = {(tp.topic, tp.partition) for tp in partitions}
-        logger.info("revoked %s: publishing what is held, committing", _describe(partitions))
-        held = [m for m in self._pending if (m.topic, m.partition) in revoked]
-        if held and not self._publish_pending():
-            logger.warning("could not publish %d held message(s) of revoked partitions; their next owner reads them again", len(held))
+        """Publish what flow control lets go of the revoked partitions, commit them, and forget the rest."""
+        revoked = keys(partitions)
+        logger.info("revoked %s: publishing what is held, committing", describe(revoked))
+        self._publish_admitted(only=revoked)
         self._commit(only=revoked)
-        self._forget(revoked)
+        dropped = self._forget(revoked)
+        if dropped:
+            logger.warning("could not publish %d held message(s) of revoked partitions; their next owner reads them again", dropped)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        logger.warning("lost %s without a clean revoke: nothing committed for them; their next owner reads them again", _describe(partitions))
-        self._forget({(tp.topic, tp.partition) for tp in partitions})
+        lost = keys(partitions)
+        logger.warning("lost %s without a clean revoke: nothing committed for them; their next owner reads them again", describe(lost))
+        self._forget(lost)
 
-    def _forget(self, partitions: set[tuple[str, int]]) -> None:
-        self._pending = deque(m for m in self._pending if (m.topic, m.partition) not in partitions)
+    def _forget(self, partitions: set[PartitionKey]) -> int:
+        """Drop everything about partitions this bridge no longer owns; returns how many held messages went."""
         self._tracker.forget(partitions)
+        self._flow.forget(partitions)
+        self._assigned -= partitions
+        self._paused -= partitions
+        return self._pending.drop(partitions)
 
     # -- errors -----------------------------------------------------------------------------------
 
@@ -266,29 +392,25 @@ class Bridge:
 
     def _report_once(self, key: str, template: str, *args: Any, every: float = 60.0) -> None:
         """Log a recurring error at most once per ``every`` seconds, so a long outage does not flood the log."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._reported_errors.get(key, -every) >= every:
             self._reported_errors[key] = now
             logger.warning(template, *args)
 
 
-def to_message(raw: Any) -> Message:
-    """A kafkabridge Message from a confluent-kafka one; a record whose headers cannot be read keeps the reason."""
-    problem = None
-    try:
-        headers = tuple((str(name), value if value is None else bytes(value)) for name, value in raw.headers() or ())
-    except Exception as error:  # librdkafka could not decode them: the handler must not guess
-        headers, problem = (), f"headers could not be read: {error!r}"
-    timestamp_type, timestamp_ms = raw.timestamp()
-    timestamp = None if timestamp_type == TIMESTAMP_NOT_AVAILABLE else from_millis(timestamp_ms)
-    return Message(
-        topic=raw.topic(), partition=raw.partition(), offset=raw.offset(), key=raw.key(), value=raw.value(),
-        headers=headers, timestamp=timestamp, problem=problem,
-    )
+class _ClientLog:
+    """librdkafka's own log lines, through Python logging (confluent-kafka calls ``log(level, fmt, *args)``).
 
+    ``quiet`` turns them into debug lines: a bridge stopped before it was assigned anything leaves a
+    group whose join is still in flight, and librdkafka reports the leave request timing out
+    behind it. The bridge says what happened in one line of its own instead.
+    """
 
-def _describe(partitions: list[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+    def __init__(self) -> None:
+        self.quiet = False
+
+    def log(self, level: int, template: str, *args: Any) -> None:
+        client_logger.log(logging.DEBUG if self.quiet else level, template, *args)
 
 
 def build_bridge(

@@ -55,3 +55,13 @@ def test_forgotten_partitions_offer_nothing_and_ignore_late_completions() -> Non
     tracker.forget([P0])
     tracker.mark_done(P0, 1)
     assert tracker.committable() == {}
+
+
+def test_a_partition_assigned_again_after_it_was_forgotten_starts_over_from_what_it_consumes() -> None:
+    tracker = OffsetTracker()
+    tracker.track(P0, 1)
+    tracker.mark_done(P0, 1)
+    tracker.forget([P0])
+    tracker.track(P0, 7)
+    tracker.mark_done(P0, 7)
+    assert tracker.committable() == {P0: 8}

@@ -15,7 +15,7 @@ from .errors import ConfigurationError, GiveUp, KafkaBridgeError, PoisonMessage,
 from .worker.handler import HandlerTask, kafka_handler
 from .hooks import Hooks
 from .message import Message, MessageId
-from .dead_letter.requeue import requeue
+from .requeue import requeue
 from .retry_policy import RetryPolicy
 from .runtime import configure
 from .settings import BridgeSettings

@@ -1,4 +1,4 @@
-"""The end of a failed message's path: the record kept, the store that keeps it, and the way back (requeue)."""
+"""The end of a failed message's path: the record kept and the store that keeps it (the way back is ``kafkabridge.requeue``)."""
 
 from .record import DeadLetterRecord
 from .store import DeadLetterStore

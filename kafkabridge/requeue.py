@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from celery import Celery
 
-from .. import runtime
-from ..consumer.publisher import CeleryPublisher, Dispatch
-from ..message import Message
-from ..wire import Delivery, new_requeue_id
+from . import runtime
+from .consumer.publisher import CeleryPublisher, Dispatch
+from .message import Message
+from .wire import Delivery, new_requeue_id
 
 
 def requeue(app: Celery, message: Message, handler: str) -> str:

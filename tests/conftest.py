@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 from uuid import uuid4
@@ -87,6 +88,18 @@ def ns() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def kafka_admin(services: None) -> AdminClient:
     return AdminClient({"bootstrap.servers": support.KAFKA})
+
+
+@pytest.fixture
+def requeues_to_this_test(ns: str) -> Iterator[None]:
+    """Requeues from this process (the admin, services.requeue) go onto the queue of this test's worker."""
+    import kafkabridge
+    from kafkabridge import runtime
+
+    before = runtime.current()
+    kafkabridge.configure(replace(before.settings, queue=ns), hooks=before.hooks.hooks, dead_letter_store=before.dead_letters)
+    yield
+    kafkabridge.configure(before.settings, hooks=before.hooks.hooks, dead_letter_store=before.dead_letters)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -180,6 +181,18 @@ def produce(topic: str, records: Iterable[tuple[bytes | None, bytes | None, list
         out.poll(0)
     assert out.flush(30) == 0, "not every test message reached Kafka"
     assert not errors, f"Kafka refused test messages: {errors[:3]}"
+
+
+def produce_with_kcat(topic: str, partition: int, key: bytes, value: bytes, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """Produce one record whose header names are raw bytes (confluent-kafka writes only str names), with kcat."""
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat is needed to write such records: apt-get install -y kcat (scripts/services up installs it)"
+    assert b"\n" not in value and all(b"=" not in name for name, _ in headers), "kcat reads one line, and splits headers at '='"
+    argv = [kcat.encode(), b"-P", b"-b", KAFKA.encode(), b"-t", topic.encode(), b"-p", str(partition).encode(), b"-k", key]
+    for name, data in headers:
+        argv += [b"-H", name + b"=" + data]
+    result = subprocess.run(argv, input=value, capture_output=True, timeout=60)
+    assert result.returncode == 0, f"kcat failed: {result.stderr!r}"
 
 
 def committed_offsets(group_id: str, topic: str, partitions: int = 3) -> dict[int, int]:

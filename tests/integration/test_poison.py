@@ -68,3 +68,29 @@ def test_poison_records_are_dead_lettered_with_a_reason_and_the_rest_handled_byt
 
     assert bridge.alive() and worker.alive()
     assert "Traceback" not in bridge.log()
+
+
+def test_a_record_whose_headers_cannot_be_read_is_dead_lettered_without_running_the_handler(
+    ns: str, kafka_admin: AdminClient, worker: support.ServiceProcess, bridges: list, logs: Path, database: None
+) -> None:
+    # Given a record with a header name that is not UTF-8 (the client cannot decode it), then a plain record
+    topic = f"{ns}.poison"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    support.produce_with_kcat(topic, 0, b"unreadable", b'{"would": "parse"}', [(b"\xff\xfename", b"x"), (b"fine", b"y")])
+    support.produce(topic, [(b"after", b'{"still": "handled"}', None)], partition=0)
+
+    # When the bridge and the worker take them
+    bridge = support.start_bridge(ns, [topic], logs)
+    bridges.append(bridge)
+    row = support.wait_until(lambda: FailedMessage.objects.filter(source_topic=topic, source_offset=0).first(), timeout=60,
+                             what="the dead letter of the unreadable record")
+    support.wait_until(lambda: recorder.client().hexists(recorder.key("handled", ns), f"{topic}/0@1"), timeout=60,
+                       what="the next record to be handled")
+
+    # Then the first is dead-lettered at once with the reason and its bytes, its handler never ran, and the next one is handled
+    rows, runs, handled = support.settled(ns, topic)
+    assert [(offset, attempts) for offset, attempts, *_ in rows] == [(0, 1)]
+    assert runs == {f"{topic}/0@1": 1} and handled == {f"{topic}/0@1": 1}
+    assert "headers could not be read" in row.reason
+    assert (bytes(row.key), bytes(row.value)) == (b"unreadable", b'{"would": "parse"}')
+    assert bridge.alive() and worker.alive()

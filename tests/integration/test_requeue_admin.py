@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+import redis
 from confluent_kafka.admin import AdminClient
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
 from django.test import Client
-from django.urls import reverse
 
-import kafkabridge
 from kafkabridge.contrib.django.models import FailedMessage
-from kafkabridge import runtime
 from tests import support
 from tests.app import recorder
-
-CHANGELIST = reverse("admin:kafkabridge_failures_failedmessage_changelist")
-
-
-@pytest.fixture
-def requeues_to_this_test(ns: str) -> Iterator[None]:
-    """The admin in this process requeues onto the queue of this test's worker."""
-    before = runtime.current()
-    kafkabridge.configure(replace(before.settings, queue=ns), hooks=before.hooks.hooks, dead_letter_store=before.dead_letters)
-    yield
-    kafkabridge.configure(before.settings, hooks=before.hooks.hooks, dead_letter_store=before.dead_letters)
+from tests.integration.admin_support import CHANGELIST, admin_client, change_page, failed_row, post_action
+from tests.app.tasks import REQUEUE_RETRY_POLICY
 
 
 @pytest.fixture
@@ -38,26 +24,6 @@ def dead_letter(ns: str, kafka_admin: AdminClient, worker: support.ServiceProces
     support.produce(topic, [(b"key", b'{"order": 7}', [("h", b"\xff\x00")])])
     bridges.append(support.start_bridge(ns, [topic], logs))
     return support.wait_until(lambda: FailedMessage.objects.filter(source_topic=topic).first(), timeout=60, what="the dead letter")
-
-
-def admin_client(username: str, *, superuser: bool = False, can_requeue: bool = False) -> tuple[Client, User]:
-    user = User.objects.create_user(username, password="pw", is_staff=True, is_superuser=superuser)
-    user.user_permissions.add(Permission.objects.get(codename="view_failedmessage"))
-    if can_requeue:
-        user.user_permissions.add(Permission.objects.get(codename="requeue_failedmessage"))
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    return client, user
-
-
-def post_action(client: Client, row: FailedMessage) -> None:
-    page = client.get(CHANGELIST)
-    assert page.status_code == 200
-    response = client.post(
-        CHANGELIST,
-        {"action": "requeue_selected", "_selected_action": [row.pk], "csrfmiddlewaretoken": page.cookies["csrftoken"].value},
-    )
-    assert response.status_code in (200, 302)
 
 
 def handled_count(ns: str, row: FailedMessage) -> int:
@@ -120,7 +86,7 @@ def test_the_detail_page_shows_payload_headers_and_traceback_escaped(
     ns: str, dead_letter: FailedMessage, database: None
 ) -> None:
     viewer, _ = admin_client(f"{ns}-viewer")
-    page = viewer.get(reverse("admin:kafkabridge_failures_failedmessage_change", args=[dead_letter.pk]))
+    page = viewer.get(change_page(dead_letter))
     body = page.content.decode()
     assert page.status_code == 200
     assert "&quot;order&quot;: 7" in body  # pretty JSON, escaped
@@ -155,3 +121,73 @@ def test_concurrent_requeues_of_one_row_claim_it_once(
     assert sum(len(report.requeued) for report in reports) == 1
     assert sum(len(report.skipped) for report in reports) == 3
     assert FailedMessage.objects.get(pk=dead_letter.pk).requeue_count == 1
+
+
+def requeue_state(row: FailedMessage) -> tuple:
+    row = FailedMessage.objects.get(pk=row.pk)
+    return row.status, row.requeue_count, row.requeued_by_id, row.requeued_at
+
+
+def test_a_requeue_post_without_a_csrf_token_or_without_a_login_is_refused_and_changes_nothing(
+    ns: str, requeues_to_this_test: None, database: None
+) -> None:
+    # Given a dead letter, a superuser's session and an anonymous visitor who has a CSRF cookie of the login page
+    row = failed_row(f"{ns}.requeue", handler="tests.app.tasks.fails_until_healed")
+    before = requeue_state(row)
+    broker = redis.Redis.from_url(support.BROKER_URL)
+    action = {"action": "requeue_selected", "_selected_action": [row.pk]}
+    operator, user = admin_client(f"{ns}-op", superuser=True)
+    operator.get(CHANGELIST)
+    anonymous = Client(enforce_csrf_checks=True)
+    anonymous.get(CHANGELIST, follow=True)  # the login page sets the cookie
+    anonymous_token = anonymous.cookies["csrftoken"].value
+
+    try:
+        # When they post the requeue action without a token, with a wrong one, or anonymously
+        without_token = operator.post(CHANGELIST, action)
+        wrong_token = operator.post(CHANGELIST, {**action, "csrfmiddlewaretoken": "x" * 64})
+        anonymous_without_token = anonymous.post(CHANGELIST, action)
+        anonymous_with_token = anonymous.post(CHANGELIST, {**action, "csrfmiddlewaretoken": anonymous_token})
+
+        # Then each is refused, and nothing was claimed, logged or queued
+        assert without_token.status_code == wrong_token.status_code == anonymous_without_token.status_code == 403
+        assert anonymous_with_token.status_code == 302 and "/login/" in anonymous_with_token["Location"]
+        assert requeue_state(row) == before
+        assert not LogEntry.objects.filter(object_id=str(row.pk)).exists()
+        assert broker.llen(ns) == 0
+
+        # (and the same click with the token is what queues it, so the checks above looked in the right place)
+        post_action(operator, row)
+        assert requeue_state(row)[:3] == (FailedMessage.Status.REQUEUED, 1, user.pk)
+        assert broker.llen(ns) == 1
+    finally:
+        broker.delete(ns)
+
+
+def test_a_requeued_message_gets_fresh_attempts_and_its_whole_retry_budget(
+    ns: str, kafka_admin: AdminClient, worker: support.ServiceProcess, bridges: list, logs: Path,
+    requeues_to_this_test: None, database: None
+) -> None:
+    # Given a message whose handler needs every attempt of its policy, dead-lettered after all of them failed
+    topic = f"{ns}.requeue_retries"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    support.produce(topic, [(b"k", b"needs three attempts", None)])
+    bridges.append(support.start_bridge(ns, [topic], logs))
+    row = support.wait_until(lambda: FailedMessage.objects.filter(source_topic=topic).first(), timeout=60, what="the dead letter")
+    support.settled(ns, topic)
+    budget = list(range(1, REQUEUE_RETRY_POLICY.max_attempts + 1))
+    assert row.attempts == REQUEUE_RETRY_POLICY.max_attempts and recorder.attempts(ns, f"{topic}/0@0") == budget
+
+    # When the downstream is healed (the handler succeeds on its last attempt only) and an operator requeues it
+    recorder.client().set(recorder.key("healed", ns), 1)
+    operator, _ = admin_client(f"{ns}-op", can_requeue=True)
+    post_action(operator, row)
+
+    # Then it runs from attempt 1 through the last one again, and is resolved
+    support.wait_until(lambda: FailedMessage.objects.get(pk=row.pk).status == FailedMessage.Status.RESOLVED,
+                       timeout=60, what="the requeued message to be resolved")
+    support.settled(ns, topic)
+    assert recorder.attempts(ns, f"{topic}/0@0") == budget + budget
+    assert recorder.handled_counts(ns) == {f"{topic}/0@0": 1}
+    row = FailedMessage.objects.get(pk=row.pk)
+    assert row.requeue_count == 1 and row.attempts == REQUEUE_RETRY_POLICY.max_attempts

@@ -5,6 +5,6 @@ a lease while it runs or waits for a retry; the bridge reads that back, commits 
 only below the first unfinished message, and dispatches again what nobody holds any more.
 """
 
-from .ledger import Begin, CompletionLedger, PartitionProgress
+from .ledger import LEASE_GRACE_SECONDS, Begin, CompletionLedger, PartitionProgress
 
-__all__ = ["Begin", "CompletionLedger", "PartitionProgress"]
+__all__ = ["LEASE_GRACE_SECONDS", "Begin", "CompletionLedger", "PartitionProgress"]

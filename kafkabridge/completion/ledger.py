@@ -35,7 +35,9 @@ DEFAULT_IDLE_SECONDS = 7 * 24 * 3600.0
 """A partition nobody has written to for a week is forgotten (its floor is rewritten at the next commit)."""
 
 PartitionKey = tuple[str, int]
-Verdict = Literal["run", "done", "superseded"]
+Verdict = Literal["run", "done", "superseded", "busy"]
+LEASE_GRACE_SECONDS = 30.0
+"""Added to every lease: how late a worker may be (a busy pool, a slow clock) before its message counts as lost."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class Begin:
     """Handler attempts spent on this message by earlier dispatches (0 on a first delivery)."""
     crashes: int
     """Runs of this dispatch that began and never ended: the worker process died under them."""
+    wait: float = 0.0
+    """For "busy": seconds until the older run's lease runs out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +87,8 @@ class CompletionLedger:
         """Claim a run of ``message`` for dispatch ``token``; a lease of ``lease_seconds`` keeps it alive."""
         k = self.keys(message.topic, message.partition)
         keys = [k["floor"], k["done"], k["owner"], k["running"], k["crashes"], k["attempts"], k["lease"]]
-        verdict, attempts, crashes = self._begin(keys, [message.offset, token, _ms(lease_seconds), self._idle_ms])
-        return Begin(verdict=_text(verdict), attempts_used=int(attempts), crashes=int(crashes))  # type: ignore[arg-type]
+        verdict, attempts, crashes, wait_ms = self._begin(keys, [message.offset, token, _ms(lease_seconds), self._idle_ms])
+        return Begin(verdict=_text(verdict), attempts_used=int(attempts), crashes=int(crashes), wait=int(wait_ms) / 1000)  # type: ignore[arg-type]
 
     def retry_scheduled(self, message: MessageId, token: str, *, attempts: int, lease_seconds: float) -> bool:
         """The run failed and a retry waits; False when another dispatch owns the message now."""

@@ -64,10 +64,11 @@ def test_advancing_the_floor_drops_the_outcomes_below_it(ledger: CompletionLedge
 def test_a_dispatch_claimed_again_makes_the_older_copy_stand_down(ledger: CompletionLedger) -> None:
     ledger.claim({(TOPIC, 0): [5]}, "old")
     assert ledger.begin(at(5), "old", lease_seconds=30).verdict == "run"
+    ledger.retry_scheduled(at(5), "old", attempts=1, lease_seconds=30)  # the old copy waits for its retry
     ledger.claim({(TOPIC, 0): [5]}, "new")
     assert ledger.begin(at(5), "old", lease_seconds=30).verdict == "superseded"
     new = ledger.begin(at(5), "new", lease_seconds=30)
-    assert new.verdict == "run" and new.crashes == 0, "a different dispatch's unfinished run is no crash"
+    assert new.verdict == "run" and new.crashes == 0, "a different dispatch's run is no crash"
 
 
 def test_a_run_of_the_same_dispatch_that_never_ended_counts_as_a_crash(ledger: CompletionLedger) -> None:
@@ -82,15 +83,18 @@ def test_a_waiting_retry_keeps_its_attempts_and_is_no_crash(ledger: CompletionLe
     assert 118 < ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].leases[5] <= 120
     again = ledger.begin(at(5), "t1", lease_seconds=30)
     assert (again.verdict, again.attempts_used, again.crashes) == ("run", 1, 0)
+    ledger.retry_scheduled(at(5), "t1", attempts=2, lease_seconds=120)
     ledger.claim({(TOPIC, 0): [5]}, "t2")  # a re-dispatch goes on counting attempts
-    assert ledger.begin(at(5), "t2", lease_seconds=30).attempts_used == 1
+    assert ledger.begin(at(5), "t2", lease_seconds=30).attempts_used == 2
 
 
-def test_a_retry_of_a_superseded_copy_writes_nothing(ledger: CompletionLedger) -> None:
+def test_a_superseded_copy_that_fails_schedules_no_retry_and_lets_the_new_one_run(ledger: CompletionLedger) -> None:
     ledger.begin(at(5), "old", lease_seconds=30)
-    ledger.claim({(TOPIC, 0): [5]}, "new")
+    ledger.claim({(TOPIC, 0): [5]}, "new")  # while the old copy runs
+    assert ledger.begin(at(5), "new", lease_seconds=30).verdict == "busy"
     assert not ledger.retry_scheduled(at(5), "old", attempts=1, lease_seconds=120)
-    assert ledger.begin(at(5), "new", lease_seconds=30).attempts_used == 0
+    new = ledger.begin(at(5), "new", lease_seconds=30)
+    assert (new.verdict, new.attempts_used, new.crashes) == ("run", 0, 0)
 
 
 def test_an_expired_lease_reads_as_negative_time_left(ledger: CompletionLedger) -> None:
@@ -121,3 +125,20 @@ def test_every_key_of_a_partition_is_in_one_cluster_slot(ledger: CompletionLedge
     slots = {key_slot(key.encode()) for key in ledger.keys(TOPIC, 3).values()}
     assert len(slots) == 1
     assert ledger.keys(TOPIC, 3) != ledger.keys(TOPIC, 4)
+
+
+def test_a_new_dispatch_waits_while_the_older_run_holds_a_live_lease(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "old", lease_seconds=30)
+    ledger.claim({(TOPIC, 0): [5]}, "new")
+    busy = ledger.begin(at(5), "new", lease_seconds=30)
+    assert busy.verdict == "busy" and 28 < busy.wait <= 30
+    ledger.finish([at(5)])  # the older run ends: the new copy is a duplicate
+    assert ledger.begin(at(5), "new", lease_seconds=30).verdict == "done"
+
+
+def test_a_new_dispatch_runs_once_the_older_runs_lease_ran_out(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "old", lease_seconds=0.05)
+    ledger.claim({(TOPIC, 0): [5]}, "new")
+    wait_until(lambda: ledger.begin(at(5), "new", lease_seconds=30).verdict == "run", timeout=5,
+               what="the older lease to run out", interval=0.02)
+    assert ledger.begin(at(5), "new", lease_seconds=30).crashes == 1, "its own unfinished run counts from now on"

@@ -12,26 +12,33 @@
 -- ARGV[3] lease_ms  how long this run may take before the bridge may think it lost
 -- ARGV[4] idle_ms   keys expire after this long without a write
 --
--- Returns {verdict, attempts_used, crashes}; verdict is "run", "done" (final already: a duplicate)
--- or "superseded" (the bridge dispatched the message again; this copy stands down).
+-- Returns {verdict, attempts_used, crashes, wait_ms}; verdict is
+--   "run"         run the handler (attempts_used: spent by earlier runs; crashes: of this dispatch)
+--   "done"        final already: this copy is a duplicate
+--   "superseded"  the bridge dispatched the message again; this copy stands down
+--   "busy"        a run of an older dispatch may still be going; ask again in wait_ms
 local offset = ARGV[1]
 local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(offset) < floor or redis.call('ZSCORE', KEYS[2], offset) then
-  return {'done', 0, 0}
+  return {'done', 0, 0, 0}
 end
 local owner = redis.call('HGET', KEYS[3], offset)
 if owner and owner ~= ARGV[2] then
-  return {'superseded', 0, 0}
-end
-local crashes = tonumber(redis.call('HGET', KEYS[5], offset) or '0')
-if redis.call('HGET', KEYS[4], offset) == ARGV[2] then
-  -- the same dispatch began before and never ended: its worker process died under it
-  crashes = redis.call('HINCRBY', KEYS[5], offset, 1)
+  return {'superseded', 0, 0, 0}
 end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local crashes = tonumber(redis.call('HGET', KEYS[5], offset) or '0')
+local running = redis.call('HGET', KEYS[4], offset)
+if running == ARGV[2] then
+  -- the same dispatch began before and never ended: its worker process died under it
+  crashes = redis.call('HINCRBY', KEYS[5], offset, 1)
+elseif running then
+  local left = tonumber(redis.call('HGET', KEYS[7], offset) or '0') - now_ms
+  if left > 0 then return {'busy', 0, 0, left} end
+end
 redis.call('HSET', KEYS[3], offset, ARGV[2])
 redis.call('HSET', KEYS[4], offset, ARGV[2])
 redis.call('HSET', KEYS[7], offset, now_ms + tonumber(ARGV[3]))
 for i = 3, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-return {'run', tonumber(redis.call('HGET', KEYS[6], offset) or '0'), crashes}
+return {'run', tonumber(redis.call('HGET', KEYS[6], offset) or '0'), crashes, 0}

@@ -240,7 +240,16 @@ _PORTS = {  # service → (its KB_* port variable of scripts/services, the port 
 
 @contextmanager
 def outage(service: str) -> Iterator[None]:
-    """``service`` ("redis": the Celery broker, or "postgres") is down inside the block, up again after it."""
+    """``service`` ("redis": the Celery broker, or "postgres") is down inside the block, up again after it.
+
+    On a machine shared with other test runs, give outage tests services of their own::
+
+        export KB_STATE_DIR=/tmp/kb-t KB_KAFKA_PORT=19092 KB_KAFKA_CONTROLLER_PORT=19093 KB_REDIS_PORT=16379 KB_PG_PORT=15432
+        scripts/services up
+        KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 DATABASE_URL=postgres://postgres@127.0.0.1:15432/kafkabridge_test \\
+        CELERY_BROKER_URL=redis://127.0.0.1:16379/1 KBTEST_REDIS_URL=redis://127.0.0.1:16379/2 \\
+        .venv/bin/python -m pytest tests/integration/test_broker_outage.py
+    """
     control_service("down", service)
     try:
         yield

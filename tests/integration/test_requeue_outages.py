@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from django.db import connection
 from django.utils import timezone
 
@@ -68,7 +67,6 @@ def test_a_requeued_message_handled_while_the_database_is_down_ends_resolved_onc
     assert after.resolved_at is not None and after.requeue_count == 1
 
 
-@pytest.mark.xfail(strict=True, reason="services.requeue gives back status and requeue_count only; requeued_by/requeued_at keep the refused attempt's")
 def test_a_requeue_the_broker_refuses_leaves_who_requeued_last_and_when_as_they_were(
     ns: str, requeues_to_this_test: None, database: None
 ) -> None:

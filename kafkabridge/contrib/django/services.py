@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F
@@ -37,15 +37,11 @@ def requeue(ids: Iterable[int], *, actor: AbstractBaseUser | AnonymousUser | Non
     app = runtime.celery_app()
     user = actor if actor is not None and actor.is_authenticated else None
     for pk in ids:
-        claimed = FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.FAILED).update(
-            status=FailedMessage.Status.REQUEUED,
-            requeue_count=F("requeue_count") + 1,
-            requeued_by=user,
-            requeued_at=timezone.now(),
-        )
-        row = FailedMessage.objects.filter(pk=pk).first()
-        if row is None:
+        before = FailedMessage.objects.filter(pk=pk).values("requeued_by", "requeued_at").first()
+        if before is None:
             continue
+        claimed = _claim(pk, user)
+        row = FailedMessage.objects.get(pk=pk)
         if not claimed:
             report.skipped.append(row)
             continue
@@ -53,10 +49,28 @@ def requeue(ids: Iterable[int], *, actor: AbstractBaseUser | AnonymousUser | Non
             kafkabridge.requeue(app, row.to_message(), row.handler)
         except Exception as error:
             logger.exception("requeue of %s failed; it stays failed", row)
-            FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.REQUEUED).update(
-                status=FailedMessage.Status.FAILED, requeue_count=F("requeue_count") - 1
-            )
+            _give_back(pk, before)
             report.errors.append((row, error))
         else:
             report.requeued.append(row)
     return report
+
+
+def _claim(pk: int, user: AbstractBaseUser | None) -> bool:
+    """failed → requeued, atomically: the one claim that two operators clicking at once cannot both win."""
+    return bool(FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.FAILED).update(
+        status=FailedMessage.Status.REQUEUED,
+        requeue_count=F("requeue_count") + 1,
+        requeued_by=user,
+        requeued_at=timezone.now(),
+    ))
+
+
+def _give_back(pk: int, before: dict[str, Any]) -> None:
+    """Undo a claim whose enqueue failed: the row is as it was (who requeued it last, and when, included)."""
+    FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.REQUEUED).update(
+        status=FailedMessage.Status.FAILED,
+        requeue_count=F("requeue_count") - 1,
+        requeued_by=before["requeued_by"],
+        requeued_at=before["requeued_at"],
+    )

@@ -49,6 +49,10 @@ STORE_OUTAGE_MAX_DELAY = 60.0
 """Seconds; the longest wait between tries to save a dead letter (or mark one resolved) while the store is down."""
 
 
-def store_outage_delay(failures: int) -> float:
-    """Seconds before a worker tries the dead-letter store again after ``failures`` failed tries."""
-    return exponential_backoff(failures, base=1.0, maximum=STORE_OUTAGE_MAX_DELAY)
+def store_outage_delay(failures: int, *, maximum: float = STORE_OUTAGE_MAX_DELAY) -> float:
+    """Seconds before a worker tries the dead-letter store again after ``failures`` failed tries.
+
+    ``maximum`` lowers the cap (never raises it): the wait is a countdown in the broker, which must
+    stay below what its visibility timeout leaves (:func:`kafkabridge.checks.countdown_room`).
+    """
+    return exponential_backoff(failures, base=min(1.0, maximum), maximum=min(maximum, STORE_OUTAGE_MAX_DELAY))

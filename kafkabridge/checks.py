@@ -7,42 +7,65 @@ from urllib.parse import urlparse
 
 from celery import Celery
 
-from .backoff import STORE_OUTAGE_MAX_DELAY
+from .completion import DEFAULT_RUN_SECONDS
 from .errors import ConfigurationError
 from .registry import Route
 
 REDIS_DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 """Seconds; kombu's default for the Redis (and SQS) transports."""
 VISIBILITY_TIMEOUT_BROKERS = ("redis", "rediss", "sentinel", "sqs")
+SETTING = "broker_transport_options['visibility_timeout'] (CELERY_BROKER_TRANSPORT_OPTIONS in Django)"
+
+
+def visibility_timeout(app: Celery) -> float | None:
+    """Seconds before the broker hands an unacknowledged task to another worker; None if it never does."""
+    scheme = urlparse(str(app.conf.broker_url or "")).scheme.split("+")[0]
+    if scheme not in VISIBILITY_TIMEOUT_BROKERS:
+        return None
+    options = app.conf.broker_transport_options or {}
+    return float(options.get("visibility_timeout", REDIS_DEFAULT_VISIBILITY_TIMEOUT))
+
+
+def countdown_room(app: Celery, time_limit: float | None) -> float:
+    """The longest countdown a handler task may wait in the broker before its run: what the visibility
+    timeout leaves after the run's time limit (the store-outage backoff stays below it)."""
+    timeout = visibility_timeout(app)
+    if timeout is None:
+        return float("inf")
+    return max(1.0, timeout - float(time_limit or app.conf.task_time_limit or DEFAULT_RUN_SECONDS))
 
 
 def check_visibility_timeout(app: Celery, routes: Iterable[Route]) -> None:
     """Refuse retry policies whose countdown plus run time reaches the broker's visibility timeout.
 
     On Redis, a task not acknowledged within ``visibility_timeout`` seconds is handed to another
-    worker. A countdown retry waits, unacknowledged, in a worker: if it waits longer than that, the
-    same message runs twice. See Celery's "Redis: visibility timeout" caveat.
+    worker. A countdown retry waits, unacknowledged, in a worker, then runs for up to its time limit:
+    if the two together reach the timeout, the same message runs twice. That sum is what bounds a
+    task's time in the broker; a reservation lost with a dead worker does not depend on it (the
+    bridge dispatches the message again when its lease runs out), and the dead-letter store's
+    backoff is kept below the room the timeout leaves (:func:`countdown_room`).
     """
-    scheme = urlparse(str(app.conf.broker_url or "")).scheme.split("+")[0]
-    if scheme not in VISIBILITY_TIMEOUT_BROKERS:
+    timeout = visibility_timeout(app)
+    if timeout is None:
         return
-    visibility_timeout = float(
-        (app.conf.broker_transport_options or {}).get("visibility_timeout", REDIS_DEFAULT_VISIBILITY_TIMEOUT)
-    )
     for route in routes:
         time_limit = route.time_limit if route.time_limit is not None else app.conf.task_time_limit
         if time_limit is None:
             raise ConfigurationError(
                 f"handler {route.task_name!r} (topic {route.topic!r}) has no time limit, so its retries can outlive "
-                f"the broker's visibility_timeout ({visibility_timeout:.0f}s) and run twice: "
+                f"the broker's visibility_timeout ({timeout:.0f}s) and run twice: "
                 "pass time_limit=... to @kafka_handler or set the Celery task_time_limit"
             )
-        worst = max(route.retry_policy.longest_delay, STORE_OUTAGE_MAX_DELAY) + float(time_limit)
-        if worst >= visibility_timeout:
+        delay, run = route.retry_policy.longest_delay, float(time_limit)
+        if delay + run >= timeout:
             raise ConfigurationError(
-                f"handler {route.task_name!r} (topic {route.topic!r}): longest retry delay "
-                f"{worst - float(time_limit):.0f}s + time limit {float(time_limit):.0f}s = {worst:.0f}s reaches "
-                f"the broker's visibility_timeout of {visibility_timeout:.0f}s, so a waiting retry would be delivered "
-                "twice. Lower RetryPolicy.max_delay or the time limit, or raise "
-                "broker_transport_options['visibility_timeout'] (CELERY_BROKER_TRANSPORT_OPTIONS in Django)"
+                f"handler {route.task_name!r} (topic {route.topic!r}): longest retry delay {delay:.0f}s + time limit "
+                f"{run:.0f}s = {delay + run:.0f}s reaches the broker's visibility_timeout of {timeout:.0f}s, so a "
+                f"waiting retry would be delivered twice. {_what_to_change(delay, run)}, or raise {SETTING}"
             )
+
+
+def _what_to_change(delay: float, run: float) -> str:
+    if delay >= run:
+        return f"Lower RetryPolicy.max_delay ({delay:.0f}s)"
+    return f"Lower the handler's time_limit ({run:.0f}s, @kafka_handler(time_limit=...) or Celery task_time_limit)"

@@ -8,9 +8,10 @@ cannot reach Discord must not stop a message from being handled.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
+    from .completion import Progress
     from .dead_letter import DeadLetterRecord
     from .message import Message, MessageId
 
@@ -43,6 +44,12 @@ class Hooks:
 
     def on_requeued(self, message_id: MessageId, handler: str, task_id: str) -> None:
         """An operator sent a dead letter back to its handler."""
+
+    def on_redispatched(self, messages: Sequence[Message], reasons: Sequence[str]) -> None:
+        """The bridge dispatched these messages again: nobody held them any more (completion tracking)."""
+
+    def on_partition_progress(self, progress: Mapping[tuple[str, int], Progress]) -> None:
+        """Per partition: committed offset, lowest unfinished offset, messages in flight (about every second)."""
 
 
 class HookDispatcher:

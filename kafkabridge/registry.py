@@ -18,6 +18,18 @@ class Route:
     retry_policy: RetryPolicy
     time_limit: float | None
     """Hard time limit of one handler run, in seconds (None: the Celery app's ``task_time_limit``)."""
+    max_crashes: int = 3
+    """A message whose runs killed their worker process this many times is dead-lettered."""
+    completion_timeout: float | None = None
+    """Seconds a published message may go without a final outcome or a live lease before the bridge
+    dispatches it again; None: :meth:`default_completion_timeout`."""
+
+    def default_completion_timeout(self, time_limit: float) -> float:
+        """Longer than the longest retry schedule could need: every attempt at its time limit, every
+        wait at the policy's longest delay, plus a minute. A waiting retry renews its lease, so this
+        only bounds a task that never started: lost with the broker, or stuck in a dead worker."""
+        policy = self.retry_policy
+        return policy.max_attempts * time_limit + (policy.max_attempts - 1) * policy.longest_delay + 60.0
 
 
 class HandlerRegistry:

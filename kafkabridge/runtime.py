@@ -14,6 +14,7 @@ from celery import Celery
 from celery.signals import worker_init
 from kombu.utils.imports import symbol_by_name
 
+from .completion import CompletionLedger, ledger_for
 from .dead_letter.store import DeadLetterStore
 from .errors import ConfigurationError
 from .hooks import HookDispatcher, Hooks
@@ -76,6 +77,11 @@ def celery_app() -> Celery:
             "e.g. 'proj.celery:app'"
         )
     return symbol_by_name(path)  # type: ignore[no-any-return]
+
+
+def completion_ledger(app: Celery, group: str) -> CompletionLedger:
+    """The completion ledger of consumer group ``group``: on ``COMPLETION_REDIS_URL``, else the Celery broker."""
+    return ledger_for(group, url=current().settings.completion_redis_url, broker_url=str(app.conf.broker_url or ""))
 
 
 def dead_letter_store() -> DeadLetterStore:

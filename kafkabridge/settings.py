@@ -23,12 +23,19 @@ DEFAULT_COMMIT_INTERVAL = 1.0
 """Seconds between offset commits while running (revocation and shutdown always commit)."""
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 """Seconds a stopping bridge keeps trying to publish what it already consumed before it closes."""
+DEFAULT_MAX_IN_FLIGHT = 1000
+"""Messages per partition published and not yet final; at the bound the partition is held."""
+COMMIT_AFTER_COMPLETION = "completion"
+"""Commit a partition's offset only below its first message without a final outcome (the default)."""
+COMMIT_AFTER_PUBLISH = "publish"
+"""Commit once the Celery broker confirmed the publish; a broker that loses data loses those messages."""
 
 
 ENVIRONMENT_OVERRIDES = {
     "KAFKA_BOOTSTRAP_SERVERS": "bootstrap_servers",
     "KAFKABRIDGE_GROUP_ID": "group_id",
     "KAFKABRIDGE_GROUP_INSTANCE_ID": "group_instance_id",
+    "KAFKABRIDGE_COMMIT_AFTER": "commit_after",
 }
 """Environment variables that win over the mapping, and the option each one sets."""
 
@@ -67,13 +74,35 @@ class BridgeSettings:
     """Import path of a :class:`kafkabridge.dead_letter.DeadLetterStore` class."""
     hooks: tuple[str, ...] = ()
     """Import paths of :class:`kafkabridge.hooks.Hooks` classes, called in this order."""
+    commit_after: str = COMMIT_AFTER_COMPLETION
+    """``"completion"``: Kafka stays the source of truth until every message's outcome is final
+    (handled, or stored as a dead letter); workers record outcomes in Redis and the bridge commits
+    below the first unfinished message, dispatching again what nobody holds any more.
+    ``"publish"``: commit once the Celery broker confirmed the publish (faster to commit, no
+    completion ledger); from then on a Celery message lost with Redis, or with a worker that dies
+    holding it, is lost for good, and a message that crashes its worker loops until the visibility
+    timeout."""
+    completion_redis_url: str | None = None
+    """Redis of the completion ledger; None: the Celery broker's URL (which must then be Redis)."""
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    """Per partition, messages published and not yet final (completion mode); bounds the bridge's memory."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigurationError(f"BATCH_SIZE must be at least 1, got {self.batch_size}")
+        if self.max_in_flight < 1:
+            raise ConfigurationError(f"MAX_IN_FLIGHT must be at least 1, got {self.max_in_flight}")
+        if self.commit_after not in (COMMIT_AFTER_COMPLETION, COMMIT_AFTER_PUBLISH):
+            raise ConfigurationError(
+                f"COMMIT_AFTER must be {COMMIT_AFTER_COMPLETION!r} or {COMMIT_AFTER_PUBLISH!r}, got {self.commit_after!r}"
+            )
         for name in ("poll_timeout", "commit_interval", "shutdown_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name.upper()} must be a positive number of seconds")
+
+    @property
+    def tracks_completion(self) -> bool:
+        return self.commit_after == COMMIT_AFTER_COMPLETION
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> BridgeSettings:

@@ -10,10 +10,13 @@ task id             ``topic/partition@offset`` when the bridge delivers a record
                     ``topic/partition@offset:requeue:<12 hex>`` when an operator requeues it
                     (:func:`task_id`). Celery keeps the id across retries.
 ``args[0]``         the envelope: the Kafka record (:func:`encode_envelope`).
-``kwargs["kb"]``    the delivery state (:class:`Delivery`); absent on a first delivery, so the
-                    bridge's message is exactly what ``send_task(name, args=[envelope])`` writes.
+``kwargs["kb"]``    the delivery state (:class:`Delivery`); absent on a first delivery that no
+                    ledger tracks, so that message is exactly what ``send_task(name, args=[envelope])``
+                    writes.
 ``retries`` header  Celery's retry count; the handler's attempt is ``retries + 1``, so a
-                    requeue (published with ``retries`` 0) starts again at attempt 1.
+                    requeue (published with ``retries`` 0) starts again at attempt 1. A tracked
+                    message counts its attempts in the completion ledger instead, so that a
+                    re-dispatch goes on counting.
 ==================  ===========================================================================
 
 Envelope, version 1. Celery's JSON cannot carry bytes, so keys, values and header values are
@@ -25,7 +28,11 @@ base64; ``null`` stays ``null``; header order and repeated names are kept::
 Delivery state, version 1, under the one kwarg ``kb``; a field at its default is left out::
 
     {"v": 1, "step": "handle" | "store" | "resolve", "first_failed_at": ISO 8601,
-     "requeue_id": str, "store_attempts": int, "dead_letter": {dead-letter record}}
+     "requeue_id": str, "store_attempts": int, "dead_letter": {dead-letter record},
+     "group": str, "token": str}
+
+``group`` and ``token`` are set when completion tracking follows the message (the default mode):
+the consumer group whose ledger records its outcome, and the bridge's dispatch it belongs to.
 
 A dead-letter record is its facts plus ``"message"``: the envelope with ``"attempt"`` added.
 
@@ -198,6 +205,12 @@ class Delivery:
     """Failed tries of the store so far (saving the dead letter, or marking it resolved)."""
     dead_letter: DeadLetterRecord | None = _field(None, _Codec(encode_dead_letter, decode_dead_letter))
     """The record to save when ``step`` is ``STORE``; the handler does not run again meanwhile."""
+    group: str | None = None
+    """The consumer group whose completion ledger tracks the message; None when nothing tracks it
+    (commit-after-publish, a requeue)."""
+    token: str | None = None
+    """The bridge's dispatch this task belongs to; when the bridge dispatches the message again, the
+    older copy stands down (see :mod:`kafkabridge.completion`)."""
 
     def __post_init__(self) -> None:
         if (self.step is Step.STORE) != (self.dead_letter is not None):
@@ -206,6 +219,10 @@ class Delivery:
     @property
     def requeued(self) -> bool:
         return self.requeue_id is not None
+
+    @property
+    def tracked(self) -> bool:
+        return self.group is not None and self.token is not None
 
     def failed(self, at: datetime) -> Delivery:
         """This delivery after the handler failed at ``at``: the first failure time is kept."""

@@ -5,6 +5,7 @@ a lease while it runs or waits for a retry; the bridge reads that back, commits 
 only below the first unfinished message, and dispatches again what nobody holds any more.
 """
 
-from .ledger import LEASE_GRACE_SECONDS, Begin, CompletionLedger, PartitionProgress
+from .ledger import DEFAULT_RUN_SECONDS, LEASE_GRACE_SECONDS, Begin, CompletionLedger, PartitionProgress, ledger_for
+from .progress import Progress
 
-__all__ = ["LEASE_GRACE_SECONDS", "Begin", "CompletionLedger", "PartitionProgress"]
+__all__ = ["Progress", "DEFAULT_RUN_SECONDS", "LEASE_GRACE_SECONDS", "Begin", "CompletionLedger", "PartitionProgress", "ledger_for"]

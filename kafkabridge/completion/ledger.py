@@ -22,12 +22,15 @@ data) loses no message: the bridge still holds every unfinished one and dispatch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Iterable, Literal, Mapping
+from urllib.parse import urlparse
 
 from redis import Redis
 from redis.commands.core import Script
 
+from ..errors import ConfigurationError
 from ..message import MessageId
 
 DEFAULT_PREFIX = "kafkabridge:completion"
@@ -36,6 +39,8 @@ DEFAULT_IDLE_SECONDS = 7 * 24 * 3600.0
 
 PartitionKey = tuple[str, int]
 Verdict = Literal["run", "done", "superseded", "busy"]
+DEFAULT_RUN_SECONDS = 300.0
+"""How long one run may take when neither the handler nor the Celery app sets a time limit."""
 LEASE_GRACE_SECONDS = 30.0
 """Added to every lease: how late a worker may be (a busy pool, a slow clock) before its message counts as lost."""
 
@@ -152,6 +157,26 @@ class CompletionLedger:
             k = self.keys(topic, partition)
             self._advance(keys=[k["floor"], k["done"]], args=[offset, self._idle_ms], client=pipe)
         pipe.execute()
+
+
+def ledger_for(group: str, *, url: str | None, broker_url: str) -> CompletionLedger:
+    """The ledger of consumer group ``group`` on Redis ``url`` (None: the Celery broker, which must be Redis).
+
+    One client per URL and group per process; redis-py starts a new connection pool after a fork.
+    """
+    url = url or broker_url
+    if urlparse(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            f"completion tracking keeps its ledger in Redis, but the Celery broker is {url.split(':')[0]!r}: set "
+            "KAFKABRIDGE['COMPLETION_REDIS_URL'] to a Redis URL, or KAFKABRIDGE['COMMIT_AFTER'] = 'publish'"
+        )
+    return _ledger(url, group)
+
+
+@cache
+def _ledger(url: str, group: str) -> CompletionLedger:
+    client = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+    return CompletionLedger(client, group)
 
 
 def _script(redis: Redis, name: str) -> Script:

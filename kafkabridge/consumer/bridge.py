@@ -25,13 +25,17 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Protocol, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from redis.exceptions import RedisError
 
 from ..checks import check_visibility_timeout
 from ..errors import ConfigurationError, PublishError
 from ..hooks import HookDispatcher
 from ..message import Message
-from ..registry import handlers
+from ..completion import DEFAULT_RUN_SECONDS, ledger_for
+from ..registry import Route, handlers
 from ..settings import BridgeSettings
+from ..wire import FIRST_DELIVERY, Delivery
+from .completion import CompletionTracking, InFlightBound, Lost, new_token
 from .flow_control import BrokerOutage, Cause, FlowControl, Holds, next_look
 from .offsets import OffsetTracker, PartitionKey
 from .pending import PendingMessages, partition_of
@@ -55,6 +59,10 @@ LIBRDKAFKA_SESSION_TIMEOUT_MS = 45_000
 """librdkafka's default ``session.timeout.ms``, named in the log when no other value was set."""
 WAITING_LOG_INTERVAL = 10.0
 """Seconds between "waiting for partitions" lines while the bridge has been assigned none."""
+PROGRESS_LOG_INTERVAL = 60.0
+"""Seconds between "progress" lines (committed offset, lowest unfinished, in flight per partition)."""
+IN_FLIGHT_POLL = 0.2
+"""Seconds between looks at the ledger while a stopping bridge waits for its in-flight messages."""
 
 ConsumerFactory = Callable[[dict[str, Any]], Consumer]
 Clock = Callable[[], float]
@@ -63,13 +71,15 @@ Clock = Callable[[], float]
 class Publisher(Protocol):
     """What the loop needs of a publisher: :class:`CeleryPublisher`, or a test's fake."""
 
-    def publish(self, messages: Sequence[Message]) -> None: ...
+    def publish(self, messages: Sequence[Message], delivery: Delivery = FIRST_DELIVERY) -> None: ...
 
 
 class Bridge:
     """Runs the loop for ``topics`` until :meth:`stop` is called (by a signal or another thread).
 
     ``causes`` hold partitions back besides the broker outage, which is always the first cause.
+    With ``completion``, offsets are committed only below the first message without a final outcome
+    (see :mod:`~kafkabridge.consumer.completion`); without it, once the broker confirmed the publish.
     ``clock`` and ``sleep`` (monotonic seconds) are injectable so that tests drive time themselves.
     """
 
@@ -82,6 +92,7 @@ class Bridge:
         hooks: HookDispatcher | None = None,
         consumer_factory: ConsumerFactory = Consumer,
         causes: Sequence[Cause] = (),
+        completion: CompletionTracking | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -90,7 +101,9 @@ class Bridge:
         self._publisher = publisher
         self._hooks = hooks or HookDispatcher()
         self._consumer_factory = consumer_factory
-        self._flow = FlowControl([BrokerOutage(), *causes])
+        self._completion = completion
+        bound = [InFlightBound(completion, settings.max_in_flight)] if completion is not None else []
+        self._flow = FlowControl([BrokerOutage(), *bound, *causes])
         self._clock = clock
         self._sleep = sleep
         self._tracker = OffsetTracker()
@@ -100,7 +113,8 @@ class Bridge:
         self._wake_at: float | None = None
         self._joined = self._ever_assigned = False
         self._stop_requested = False
-        self._started_at = self._last_commit = self._clock()
+        self._committed: dict[PartitionKey, int] = {}
+        self._started_at = self._last_commit = self._last_progress_log = self._clock()
         self._next_waiting_log = self._started_at + WAITING_LOG_INTERVAL
         self._reported_errors: dict[str, float] = {}
         self._client_log = _ClientLog()
@@ -166,9 +180,10 @@ class Bridge:
         """One turn: fetch a batch, publish what flow control admits, pause/resume, commit when due."""
         self._consume()
         self._publish_admitted()
-        self._apply_holds()
         if self._clock() - self._last_commit >= self._settings.commit_interval:
+            self._check_completion()
             self._commit(wait=False)
+        self._apply_holds()
         self._say_what_it_waits_for()
 
     def _consume(self) -> None:
@@ -209,7 +224,7 @@ class Bridge:
     def _publish(self, batch: Sequence[Message]) -> bool:
         """Hand ``batch`` to the broker; returns whether it confirmed all of it."""
         try:
-            self._publisher.publish(batch)
+            self._dispatch(batch)
         except PublishError as error:
             self._confirm(batch[: error.published])
             self._on_refused(batch[error.published :], error)
@@ -218,12 +233,73 @@ class Bridge:
         self._flow.published(batch, self._clock())
         return True
 
+    def _dispatch(self, batch: Sequence[Message]) -> None:
+        """Publish ``batch``; with completion tracking, as a new dispatch claimed in the ledger first
+        (so that older copies stand down). Raises :class:`PublishError` if either refuses."""
+        if self._completion is None:
+            self._publisher.publish(batch)
+            return
+        token = new_token()
+        try:
+            self._completion.claim(batch, token)
+        except RedisError as error:
+            raise PublishError(error, published=0) from error
+        self._publisher.publish(batch, Delivery(group=self._settings.group_id, token=token))
+
     def _confirm(self, published: Sequence[Message]) -> None:
+        """The broker has these: final now (commit-after-publish), or in flight until their outcome."""
         self._pending.confirm(published)
-        for message in published:
-            self._tracker.mark_done(partition_of(message), message.offset)
+        if self._completion is not None:
+            self._completion.dispatched(published, self._clock())
+        else:
+            self._mark_done(published)
         if published:
             self._hooks.emit("on_batch_published", published)
+
+    def _mark_done(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self._tracker.mark_done(partition_of(message), message.offset)
+
+    def _check_completion(self, only: Collection[PartitionKey] | None = None) -> None:
+        """Learn which in-flight messages are final (the tracker may commit past them) and dispatch again
+        those nobody holds any more."""
+        if self._completion is None:
+            return
+        try:
+            check = self._completion.check(self._clock(), only)
+        except RedisError as error:
+            self._report_once("ledger", "completion ledger unreachable (%r); nothing is committed past unfinished messages meanwhile", error)
+            return
+        self._mark_done(check.done)
+        if check.lost:
+            self._redispatch(check.lost)
+        self._report_progress()
+
+    def _redispatch(self, lost: Sequence[Lost]) -> None:
+        messages = [entry.message for entry in lost]
+        sample = ", ".join(f"{m.id} ({reason})" for m, reason in lost[:3])
+        logger.warning("dispatching %d message(s) again, nobody holds them any more: %s%s", len(lost), sample, " …" if len(lost) > 3 else "")
+        try:
+            self._dispatch(messages)
+        except PublishError as error:
+            self._report_once("redispatch", "could not dispatch them again (%r); tried again at the next check", error.cause)
+            return
+        assert self._completion is not None
+        self._completion.dispatched(messages, self._clock())
+        self._hooks.emit("on_redispatched", messages, [entry.reason for entry in lost])
+
+    def _report_progress(self) -> None:
+        """Per partition: committed offset, lowest unfinished offset, in flight; to the hooks, and logged every minute."""
+        assert self._completion is not None
+        progress = self._completion.progress({p: o for p, o in self._committed.items() if p in self._assigned})
+        self._hooks.emit("on_partition_progress", progress)
+        now = self._clock()
+        if progress and now - self._last_progress_log >= PROGRESS_LOG_INTERVAL:
+            self._last_progress_log = now
+            logger.info("progress: %s", "; ".join(
+                f"{t}[{p}] committed {s.committed}, lowest unfinished {s.lowest_unfinished}, in flight {s.in_flight}"
+                for (t, p), s in sorted(progress.items())
+            ))
 
     def _on_refused(self, held: Sequence[Message], error: PublishError) -> None:
         self._flow.refused(held, error, self._clock())
@@ -257,7 +333,22 @@ class Bridge:
             logger.info("stopped before it was assigned any partition of group %r; nothing to commit", self._settings.group_id)
             return
         self._drain()
+        self._await_outcomes()
         self._commit()
+
+    def _await_outcomes(self) -> None:
+        """On stop, with completion tracking: wait (up to ``shutdown_timeout``) for what is in flight to
+        finish, so that the commit goes as far as it can; the rest is read again by the next owner,
+        whose dispatch the older copies stand down for."""
+        if self._completion is None:
+            return
+        deadline = self._clock() + self._settings.shutdown_timeout
+        self._check_completion()
+        while len(self._completion) and self._clock() < deadline:
+            self._sleep(min(IN_FLIGHT_POLL, max(0.0, deadline - self._clock())))
+            self._check_completion()
+        if len(self._completion):
+            logger.warning("stopping with %d message(s) in flight; they are not committed and will be read again", len(self._completion))
 
     def _drain(self) -> None:
         """Keep publishing what was consumed, as flow control allows, for at most ``shutdown_timeout`` seconds."""
@@ -304,6 +395,9 @@ class Bridge:
         done = {(tp.topic, tp.partition): tp.offset for tp in partitions if tp.error is None and tp.offset >= 0}
         if done:
             self._tracker.committed(done)
+            self._committed.update(done)
+            if self._completion is not None:
+                self._completion.advance(done)
             self._hooks.emit("on_offsets_committed", done)
 
     def _say_what_it_waits_for(self) -> None:
@@ -344,7 +438,23 @@ class Bridge:
         else:
             consumer.assign(partitions)
         self._assigned |= keys(partitions)
+        self._start_ledger(consumer, partitions)
         self._apply_holds()
+
+    def _start_ledger(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Tell the completion ledger where each new partition starts: its committed offset.
+
+        Everything below it is final; an offset reset (a replay) moves it back, so replayed messages
+        run again instead of counting as duplicates.
+        """
+        if self._completion is None or not partitions:
+            return
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except KafkaException as error:
+            logger.warning("could not read the committed offsets of %s (%s); the ledger keeps its old floor", describe(keys(partitions)), error)
+            return
+        self._completion.advance({(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed})
 
     def _cooperative(self) -> bool:
         config = {**DEFAULT_CONSUMER_CONFIG, **self._settings.consumer_config}
@@ -355,6 +465,7 @@ class Bridge:
         revoked = keys(partitions)
         logger.info("revoked %s: publishing what is held, committing", describe(revoked))
         self._publish_admitted(only=revoked)
+        self._check_completion(only=revoked)
         self._commit(only=revoked)
         dropped = self._forget(revoked)
         if dropped:
@@ -369,6 +480,10 @@ class Bridge:
         """Drop everything about partitions this bridge no longer owns; returns how many held messages went."""
         self._tracker.forget(partitions)
         self._flow.forget(partitions)
+        if self._completion is not None:
+            self._completion.forget(partitions)
+        for partition in partitions:
+            self._committed.pop(partition, None)
         self._assigned -= partitions
         self._paused -= partitions
         return self._pending.drop(partitions)
@@ -431,4 +546,14 @@ def build_bridge(
     routes = handlers.routes_for(topics or settings.topics)
     check_visibility_timeout(app, routes.values())
     publisher = CeleryPublisher(app, routes, queue=settings.queue)
-    return Bridge(settings=settings, topics=list(routes), publisher=publisher, hooks=hooks)
+    completion = _completion_tracking(app, settings, routes) if settings.tracks_completion else None
+    return Bridge(settings=settings, topics=list(routes), publisher=publisher, hooks=hooks, completion=completion)
+
+
+def _completion_tracking(app: Celery, settings: BridgeSettings, routes: Mapping[str, Route]) -> CompletionTracking:
+    ledger = ledger_for(settings.group_id, url=settings.completion_redis_url, broker_url=str(app.conf.broker_url or ""))
+    timeouts = {}
+    for topic, route in routes.items():
+        time_limit = float(route.time_limit or app.conf.task_time_limit or DEFAULT_RUN_SECONDS)
+        timeouts[topic] = route.completion_timeout or route.default_completion_timeout(time_limit)
+    return CompletionTracking(ledger, timeouts=timeouts)

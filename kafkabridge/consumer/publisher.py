@@ -81,17 +81,18 @@ class CeleryPublisher:
         self._task_names = {topic: route.task_name for topic, route in routes.items()}
         self._queue = queue
         self._templates: dict[str, _TaskTemplate] = {}
+        self._kwargs: dict[wire.Delivery, tuple[dict[str, Any], str]] = {}
         with app.connection_for_write() as connection:  # not connected: only asks the transport
             self._broker_errors = (
                 *connection.connection_errors, *connection.channel_errors, BatchPublishError, OperationalError, OSError
             )
 
-    def publish(self, messages: Sequence[Message]) -> None:
-        """Publish each of ``messages`` to its topic's handler, as a first delivery.
+    def publish(self, messages: Sequence[Message], delivery: wire.Delivery = wire.FIRST_DELIVERY) -> None:
+        """Publish each of ``messages`` to its topic's handler, all in the state ``delivery``.
 
         Raises :class:`PublishError` (nothing confirmed) if the broker refuses; see :meth:`send`.
         """
-        self.send([Dispatch(message, self._task_names[message.topic]) for message in messages])
+        self.send([Dispatch(message, self._task_names[message.topic], delivery) for message in messages])
 
     def send(self, dispatches: Sequence[Dispatch]) -> None:
         """Publish ``dispatches``; raises :class:`PublishError` (nothing confirmed) if the broker refuses.
@@ -102,6 +103,7 @@ class CeleryPublisher:
         """
         if not dispatches:
             return
+        self._kwargs.clear()
         try:
             with self._app.producer_or_acquire() as producer:
                 for task_name in {dispatch.task_name for dispatch in dispatches}:
@@ -115,10 +117,10 @@ class CeleryPublisher:
     def _publish_one(self, producer: Any, dispatch: Dispatch) -> None:
         template = self._template(dispatch.task_name)
         task_id = dispatch.task_id
-        kwargs = dispatch.delivery.to_kwargs()
+        kwargs, kwargsrepr = self._kwargs_of(dispatch.delivery)
         headers = {**template.headers, "id": task_id, "root_id": task_id, "argsrepr": f"(<kafka record {task_id}>,)"}
         if kwargs:
-            headers["kwargsrepr"] = saferepr(kwargs)
+            headers["kwargsrepr"] = kwargsrepr
         producer.publish(
             dumps(([wire.encode_envelope(dispatch.message)], kwargs, template.embed)),
             exchange="",
@@ -129,6 +131,13 @@ class CeleryPublisher:
             retry=False,
             **{**template.properties, "correlation_id": task_id},
         )
+
+    def _kwargs_of(self, delivery: wire.Delivery) -> tuple[dict[str, Any], str]:
+        """A delivery's kwargs and their repr, computed once per batch (a batch usually shares one delivery)."""
+        if delivery not in self._kwargs:
+            kwargs = delivery.to_kwargs()
+            self._kwargs[delivery] = (kwargs, saferepr(kwargs) if kwargs else "{}")
+        return self._kwargs[delivery]
 
     def _template(self, task_name: str) -> _TaskTemplate:
         """Celery's own message for ``task_name`` with placeholder id and arguments, and its queue (cached)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -18,12 +19,15 @@ from celery import Task, shared_task
 
 from .. import runtime
 from ..backoff import store_outage_delay
+from ..checks import countdown_room
 from ..dead_letter.record import DeadLetterRecord
 from ..errors import ConfigurationError
 from ..message import Message
 from ..registry import HandlerRegistry, Route, handlers
 from ..retry_policy import DeadLetterNow, RetryLater, RetryPolicy
+from ..completion import Begin
 from ..wire import Delivery, Step, decode_envelope
+from .tracking import Tracking
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +38,9 @@ DEFAULT_TIME_LIMIT = 300.0
 SOFT_TIME_LIMIT_FRACTION = 0.9
 """The handler gets ``SoftTimeLimitExceeded`` at this fraction of its time limit. It is retried like any
 error; the hard limit, where Celery acknowledges and drops the task, stays a backstop."""
+
+DEFAULT_MAX_CRASHES = 3
+"""Runs that killed their worker process (os._exit, OOM kill, segfault) before a message is dead-lettered."""
 
 _FIXED_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "max_retries": None}
 
@@ -49,39 +56,64 @@ class HandlerTask(Task):
     ignore_result = True
     kafka_retry_policy: RetryPolicy
     kafka_function: HandlerFunction
+    kafka_max_crashes: int = DEFAULT_MAX_CRASHES
 
     def deliver(self, envelope: dict[str, Any], delivery: Delivery) -> None:
         """Do the step ``delivery`` is on: run the handler and decide what happens if it fails, or
         finish a dead-letter step an earlier run could not."""
+        message = decode_envelope(envelope, attempt=self.request.retries + 1)
+        tracking = Tracking.of(self, message.id, delivery)
         if delivery.step is Step.STORE:
             assert delivery.dead_letter is not None  # Delivery refuses a store step without its record
-            self._dead_letter(delivery.dead_letter, delivery)
+            self._dead_letter(delivery.dead_letter, delivery, tracking)
             return
         if delivery.step is Step.RESOLVE:
-            self._resolve(decode_envelope(envelope), delivery)
+            self._resolve(message, delivery)
             return
-        message = decode_envelope(envelope, attempt=self.request.retries + 1)
+        begin = tracking.begin()
+        if begin.verdict != "run":
+            self._stand_down(message, delivery, begin)
+            return
+        if tracking.tracked:  # the ledger counts attempts, so that a re-dispatch goes on counting
+            message = replace(message, attempt=begin.attempts_used + 1)
         if message.problem is not None:  # the bridge could not read the whole record: never guess
-            record = self._record(message, message.problem, None, delivery, datetime.now(timezone.utc))
-            self._dead_letter(record, delivery)
+            self._give_up(message, message.problem, delivery, tracking)
             return
+        if begin.crashes >= self.kafka_max_crashes:
+            self._give_up(message, f"crashed the worker {begin.crashes} times", delivery, tracking)
+            return
+        self._handle(message, delivery, tracking)
+
+    def _handle(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         hooks = runtime.current().hooks
         hooks.emit("on_handler_started", message, self.name)
         started = time.monotonic()
         try:
             self.kafka_function(message)
         except Exception as error:
-            self._after_failure(message, error, delivery)
+            self._after_failure(message, error, delivery, tracking)
             return
         hooks.emit("on_handler_succeeded", message, self.name, time.monotonic() - started)
+        tracking.finished()
         if delivery.requeued:
             self._resolve(message, delivery)
 
-    def _after_failure(self, message: Message, error: Exception, delivery: Delivery) -> None:
+    def _stand_down(self, message: Message, delivery: Delivery, begin: Begin) -> None:
+        """This copy does not run: the outcome is final, a newer dispatch owns it, or an older run may still be going."""
+        if begin.verdict == "busy":
+            logger.info("%s: a run of an earlier dispatch may still be going; asking again in %.1fs", message.id, begin.wait)
+            raise self.retry(countdown=min(begin.wait, countdown_room(self.app, self.time_limit)), kwargs=delivery.to_kwargs())
+        reason = "its outcome is final already" if begin.verdict == "done" else "the bridge dispatched it again"
+        logger.info("%s not run again: %s (a duplicate delivery)", message.id, reason)
+
+    def _after_failure(self, message: Message, error: Exception, delivery: Delivery, tracking: Tracking) -> None:
         failed_at = datetime.now(timezone.utc)
         delivery = delivery.failed(failed_at)
         decision = self.kafka_retry_policy.decide(error, message.attempt)
         if isinstance(decision, RetryLater):
+            if not tracking.waiting(message.attempt, decision.countdown):
+                logger.info("%s failed (%r) but a newer dispatch owns it now; this copy stands down", message.id, error)
+                return
             logger.warning(
                 "handler %s failed on %s (attempt %d of %d): %r; retrying in %.2fs",
                 self.name, message.id, message.attempt, self.kafka_retry_policy.max_attempts, error, decision.countdown,
@@ -89,7 +121,11 @@ class HandlerTask(Task):
             runtime.current().hooks.emit("on_retry_scheduled", message, self.name, error, decision.countdown)
             raise self.retry(countdown=decision.countdown, exc=error, kwargs=delivery.to_kwargs())
         assert isinstance(decision, DeadLetterNow)
-        self._dead_letter(self._record(message, decision.reason, error, delivery, failed_at), delivery)
+        self._dead_letter(self._record(message, decision.reason, error, delivery, failed_at), delivery, tracking)
+
+    def _give_up(self, message: Message, reason: str, delivery: Delivery, tracking: Tracking) -> None:
+        """Dead-letter without running the handler (an unreadable record, a message that kills workers)."""
+        self._dead_letter(self._record(message, reason, None, delivery, datetime.now(timezone.utc)), delivery, tracking)
 
     def _record(
         self, message: Message, reason: str, error: BaseException | None, delivery: Delivery, failed_at: datetime
@@ -99,11 +135,14 @@ class HandlerTask(Task):
             first_failed_at=delivery.first_failed_at or failed_at, last_failed_at=failed_at,
         )
 
-    def _dead_letter(self, record: DeadLetterRecord, delivery: Delivery) -> None:
+    def _dead_letter(self, record: DeadLetterRecord, delivery: Delivery, tracking: Tracking) -> None:
         try:
             runtime.dead_letter_store().save(record)
         except Exception as error:  # a missing store too: keep the message queued until it is fixed
-            self._retry_store_step(delivery.storing(record), f"could not store the dead letter of {record.message_id}", error)
+            self._retry_store_step(
+                delivery.storing(record), f"could not store the dead letter of {record.message_id}", error, tracking
+            )
+        tracking.finished()
         logger.warning(
             "dead-lettered %s (handler %s, %d attempt(s)): %s", record.message_id, record.handler, record.attempts, record.reason
         )
@@ -115,10 +154,12 @@ class HandlerTask(Task):
         except Exception as error:
             self._retry_store_step(delivery.resolving(), f"could not mark {message.id} resolved", error)
 
-    def _retry_store_step(self, pending: Delivery, what: str, error: Exception) -> None:
+    def _retry_store_step(self, pending: Delivery, what: str, error: Exception, tracking: Tracking | None = None) -> None:
         """The store is down: keep the message in the broker and try the same step again later."""
         pending = pending.store_failed()
-        countdown = store_outage_delay(pending.store_attempts)
+        countdown = store_outage_delay(pending.store_attempts, maximum=countdown_room(self.app, self.time_limit))
+        if tracking is not None and pending.dead_letter is not None:
+            tracking.waiting(pending.dead_letter.attempts, countdown)  # still alive: no re-dispatch meanwhile
         logger.error(
             "%s (%r); the message stays queued and this is retried in %.1fs (try %d)",
             what, error, countdown, pending.store_attempts,
@@ -132,16 +173,23 @@ def kafka_handler(
     retry: RetryPolicy | None = None,
     name: str | None = None,
     time_limit: float | None = DEFAULT_TIME_LIMIT,
+    max_crashes: int = DEFAULT_MAX_CRASHES,
+    completion_timeout: float | None = None,
     registry: HandlerRegistry = handlers,
     **task_options: Any,
 ) -> Callable[[HandlerFunction], HandlerTask]:
     """Make ``function(message)`` the Celery task that handles every message of ``topic``.
 
     Raising retries the message per ``retry`` (default :class:`RetryPolicy`); raising
-    :class:`~kafkabridge.errors.GiveUp` dead-letters it at once. Extra keyword arguments are Celery
-    task options (``queue``, ``rate_limit``, ...); handlers always acknowledge late.
+    :class:`~kafkabridge.errors.GiveUp` dead-letters it at once. A message whose runs killed the
+    worker process ``max_crashes`` times is dead-lettered. ``completion_timeout`` (seconds) is how
+    long the bridge waits for a published message that never started before it dispatches it again
+    (default: :meth:`~kafkabridge.registry.Route.default_completion_timeout`). Extra keyword arguments
+    are Celery task options (``queue``, ``rate_limit``, ...); handlers always acknowledge late.
     """
     policy = retry or RetryPolicy()
+    if max_crashes < 1:
+        raise ConfigurationError(f"@kafka_handler({topic!r}) needs max_crashes >= 1, got {max_crashes}")
     for option, required in _FIXED_TASK_OPTIONS.items():
         if option in task_options and task_options[option] != required:
             raise ConfigurationError(f"@kafka_handler({topic!r}) needs {option}={required}: it is what makes delivery at-least-once")
@@ -154,12 +202,15 @@ def kafka_handler(
 
         run.__name__, run.__qualname__, run.__module__ = function.__name__, function.__qualname__, function.__module__
         run.__doc__ = function.__doc__
-        registry.register(Route(topic=topic, task_name=task_name, retry_policy=policy, time_limit=time_limit))
+        registry.register(Route(
+            topic=topic, task_name=task_name, retry_policy=policy, time_limit=time_limit, max_crashes=max_crashes,
+            completion_timeout=completion_timeout,
+        ))
         runtime.install_worker_checks()
         soft_time_limit = None if time_limit is None else time_limit * SOFT_TIME_LIMIT_FRACTION
         return shared_task(  # type: ignore[no-any-return]
             base=HandlerTask, bind=True, name=task_name, time_limit=time_limit, soft_time_limit=soft_time_limit,
-            kafka_retry_policy=policy, kafka_function=staticmethod(function),
+            kafka_retry_policy=policy, kafka_function=staticmethod(function), kafka_max_crashes=max_crashes,
             **task_options,
         )(run)
 

@@ -25,6 +25,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, TopicPartition
 
 from kafkabridge.errors import PublishError
 from kafkabridge.message import Message
+from kafkabridge.wire import FIRST_DELIVERY, Delivery
 
 PartitionKey = tuple[str, int]
 
@@ -285,6 +286,7 @@ class FakePublisher:
 
     def __init__(self) -> None:
         self.published: list[Message] = []
+        self.deliveries: list[Delivery] = []
         self.calls = 0
         self._refusals = 0
         self._accept_only: int | None = None
@@ -301,7 +303,8 @@ class FakePublisher:
         """The next publish confirms its first ``count`` messages, then fails (a partly applied batch)."""
         self._accept_only = count
 
-    def publish(self, messages: Sequence[Message]) -> None:
+    def publish(self, messages: Sequence[Message], delivery: Delivery = FIRST_DELIVERY) -> None:
+        self.deliveries.append(delivery)
         self.calls += 1
         if self._accept_only is not None:
             count, self._accept_only = self._accept_only, None

@@ -61,3 +61,49 @@ def test_brokers_without_a_visibility_timeout_are_not_checked(monkeypatch: pytes
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery lets it win over the app's broker
     app = Celery(broker="amqp://guest@localhost//", set_as_current=False)
     check_visibility_timeout(app, [route(max_delay=10_000.0)])
+
+
+def redis_app(visibility_timeout: float) -> Celery:
+    app = Celery(broker="redis://127.0.0.1:6379/0", set_as_current=False)
+    app.conf.broker_transport_options = {"visibility_timeout": visibility_timeout}
+    return app
+
+
+def test_the_visibility_check_counts_the_policy_and_the_time_limit_not_the_store_backoff() -> None:
+    # 2 s of retry delay + 60 s of run fit in 90 s; the dead-letter store's 60 s backoff is not added
+    check_visibility_timeout(redis_app(90), [route(max_delay=2.0, time_limit=60.0)])
+
+
+def test_the_visibility_check_names_the_retry_delay_when_that_is_what_is_too_long() -> None:
+    with pytest.raises(ConfigurationError, match=r"Lower RetryPolicy.max_delay \(500s\)") as refused:
+        check_visibility_timeout(redis_app(600), [route(max_delay=500.0, time_limit=200.0)])
+    assert "time_limit" not in str(refused.value)
+
+
+def test_the_visibility_check_names_the_time_limit_when_that_is_what_is_too_long() -> None:
+    with pytest.raises(ConfigurationError, match=r"Lower the handler's time_limit \(599s") as refused:
+        check_visibility_timeout(redis_app(600), [route(max_delay=2.0, time_limit=599.0)])
+    assert "max_delay" not in str(refused.value)
+
+
+def test_the_store_backoff_stays_within_the_room_the_visibility_timeout_leaves() -> None:
+    from kafkabridge.backoff import STORE_OUTAGE_MAX_DELAY, store_outage_delay
+    from kafkabridge.checks import countdown_room
+
+    room = countdown_room(redis_app(90), 60.0)
+    assert room == 30.0
+    assert max(store_outage_delay(n, maximum=room) for n in range(1, 40)) <= 30.0
+    assert max(store_outage_delay(n) for n in range(1, 40)) <= STORE_OUTAGE_MAX_DELAY
+
+
+def test_commit_after_accepts_completion_or_publish_only() -> None:
+    assert BridgeSettings().tracks_completion
+    assert not BridgeSettings(commit_after="publish").tracks_completion
+    with pytest.raises(ConfigurationError, match="COMMIT_AFTER must be 'completion' or 'publish'"):
+        BridgeSettings(commit_after="handled")
+
+
+def test_the_default_completion_timeout_outlasts_the_longest_retry_schedule() -> None:
+    handler = Route(topic="t", task_name="x", retry_policy=RetryPolicy(max_attempts=4, max_delay=10.0), time_limit=30.0)
+    schedule = 4 * 30.0 + 3 * 10.0
+    assert handler.default_completion_timeout(30.0) > schedule

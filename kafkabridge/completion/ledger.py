@@ -81,6 +81,7 @@ class CompletionLedger:
         self._retry = _script(redis, "retry")
         self._finish = _script(redis, "finish")
         self._advance = _script(redis, "advance")
+        self._claim = _script(redis, "claim")
 
     def keys(self, topic: str, partition: int) -> dict[str, str]:
         tag = f"{self._prefix}:{{{self._group}|{topic}|{partition}}}"
@@ -114,14 +115,15 @@ class CompletionLedger:
     # -- bridge side ---------------------------------------------------------------------------
 
     def claim(self, dispatches: Mapping[PartitionKey, Iterable[int]], token: str) -> None:
-        """Make ``token`` the owner of these offsets before they are published: older copies stand down."""
+        """Make ``token`` the owner of these offsets before they are published: older copies stand down.
+
+        One script call per partition, all in one round trip; leases that ran out are dropped.
+        """
         pipe = self._redis.pipeline(transaction=False)
         for (topic, partition), offsets in dispatches.items():
-            mapping = {str(offset): token for offset in offsets}
-            if mapping:
-                owner = self.keys(topic, partition)["owner"]
-                pipe.hset(owner, mapping=mapping)
-                pipe.pexpire(owner, self._idle_ms)
+            if offsets:
+                k = self.keys(topic, partition)
+                self._claim(keys=[k["owner"], k["running"], k["lease"]], args=[self._idle_ms, token, *offsets], client=pipe)
         pipe.execute()
 
     def progress(self, in_flight: Mapping[PartitionKey, list[int]]) -> dict[PartitionKey, PartitionProgress]:

@@ -142,3 +142,16 @@ def test_a_new_dispatch_runs_once_the_older_runs_lease_ran_out(ledger: Completio
     wait_until(lambda: ledger.begin(at(5), "new", lease_seconds=30).verdict == "run", timeout=5,
                what="the older lease to run out", interval=0.02)
     assert ledger.begin(at(5), "new", lease_seconds=30).crashes == 1, "its own unfinished run counts from now on"
+
+
+def test_claiming_drops_a_lease_that_ran_out_but_keeps_a_live_one(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "dead", lease_seconds=0.05)
+    ledger.begin(at(6), "alive", lease_seconds=30)
+    wait_until(lambda: ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].leases[5] < 0, timeout=5,
+               what="the lease of 5 to run out", interval=0.02)
+    ledger.claim({(TOPIC, 0): [5, 6]}, "new")
+    leases = ledger.progress({(TOPIC, 0): [5, 6]})[(TOPIC, 0)].leases
+    assert 5 not in leases, "the new dispatch of 5 is judged on its own"
+    assert leases[6] > 0
+    assert ledger.begin(at(5), "new", lease_seconds=30).verdict == "run"
+    assert ledger.begin(at(6), "new", lease_seconds=30).verdict == "busy"

@@ -195,6 +195,10 @@ class FakeConsumer:
         for tp in partitions:
             self._fetches.pop((tp.topic, tp.partition), None)
 
+    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
+        """The group's committed offsets (-1001, librdkafka's "none", where nothing was committed)."""
+        return [TopicPartition(tp.topic, tp.partition, self.kafka.committed.get((tp.topic, tp.partition), -1001)) for tp in partitions]
+
     def pause(self, partitions: list[TopicPartition]) -> None:
         """Throws the prefetched messages away: on resume they are fetched again from the position."""
         self.pause_calls.append(_keys(partitions))

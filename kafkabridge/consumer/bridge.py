@@ -327,38 +327,35 @@ class Bridge:
             logger.debug("resumed %s: no cause holds them any more", describe(partitions))
 
     def _finish(self) -> None:
-        """On stop: publish what is held and commit, or say that there was nothing to do."""
+        """On stop: publish what is held, wait for what is in flight, commit; or say there was nothing to do.
+
+        Both waits share ``shutdown_timeout``. With completion tracking the commit then goes as far as
+        the outcomes allow; what is left is read again by the next owner, whose dispatch the older
+        copies stand down for.
+        """
         if not self._ever_assigned:
             self._client_log.quiet = True  # closing may time out on the join still in flight: not news
             logger.info("stopped before it was assigned any partition of group %r; nothing to commit", self._settings.group_id)
             return
-        self._drain()
-        self._await_outcomes()
-        self._commit()
-
-    def _await_outcomes(self) -> None:
-        """On stop, with completion tracking: wait (up to ``shutdown_timeout``) for what is in flight to
-        finish, so that the commit goes as far as it can; the rest is read again by the next owner,
-        whose dispatch the older copies stand down for."""
-        if self._completion is None:
-            return
         deadline = self._clock() + self._settings.shutdown_timeout
-        self._check_completion()
-        while len(self._completion) and self._clock() < deadline:
-            self._sleep(min(IN_FLIGHT_POLL, max(0.0, deadline - self._clock())))
+        while self._unfinished() and self._clock() < deadline:
+            if not (self._pending and self._publish_admitted()):
+                self._sleep(max(0.0, min(self._next_try(), deadline) - self._clock()))
             self._check_completion()
-        if len(self._completion):
-            logger.warning("stopping with %d message(s) in flight; they are not committed and will be read again", len(self._completion))
-
-    def _drain(self) -> None:
-        """Keep publishing what was consumed, as flow control allows, for at most ``shutdown_timeout`` seconds."""
-        deadline = self._clock() + self._settings.shutdown_timeout
-        while self._pending and self._clock() < deadline:
-            if not self._publish_admitted():
-                wake_at = next_look(self._apply_holds(), self._clock()) or self._clock() + self._settings.poll_timeout
-                self._sleep(max(0.0, min(wake_at, deadline) - self._clock()))
         if self._pending:
             logger.error("stopping with %d unpublished message(s); they are not committed and will be read again", len(self._pending))
+        if self._completion is not None and len(self._completion):
+            logger.warning("stopping with %d message(s) in flight; they are not committed and will be read again", len(self._completion))
+        self._commit()
+
+    def _unfinished(self) -> bool:
+        return bool(self._pending) or (self._completion is not None and bool(len(self._completion)))
+
+    def _next_try(self) -> float:
+        """When to try again while stopping: when a cause looks again, soon when waiting for outcomes."""
+        now = self._clock()
+        wake_at = next_look(self._apply_holds(), now) or now + self._settings.poll_timeout
+        return min(wake_at, now + IN_FLIGHT_POLL) if self._completion is not None and len(self._completion) else wake_at
 
     def _close(self) -> None:
         """Leave the group (on_revoke commits anything still committable) and forget the consumer."""

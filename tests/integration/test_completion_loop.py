@@ -6,7 +6,7 @@ The test plays the workers: it tells the ledger what they would (a run began, an
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import redis
@@ -41,11 +41,14 @@ def publisher() -> FakePublisher:
     return FakePublisher()
 
 
-def start(kafka: FakeKafka, publisher: FakePublisher, ledger: CompletionLedger, **options: Any) -> tuple[Bridge, FakeConsumer]:
+def start(
+    kafka: FakeKafka, publisher: FakePublisher, ledger: CompletionLedger, *, sleep: Callable[[float], None] | None = None,
+    **options: Any,
+) -> tuple[Bridge, FakeConsumer]:
     settings = BridgeSettings(**{"group_id": "g", "batch_size": 10, "commit_interval": 1.0, "shutdown_timeout": 5.0, **options})
     tracking = CompletionTracking(ledger, timeouts={"orders": COMPLETION_TIMEOUT})
     bridge = Bridge(settings=settings, topics=["orders"], publisher=publisher, consumer_factory=kafka.consumer,
-                    completion=tracking, clock=kafka.clock, sleep=kafka.clock.sleep)
+                    completion=tracking, clock=kafka.clock, sleep=sleep or kafka.clock.sleep)
     bridge.start()
     consumer = kafka.last_consumer
     consumer.rebalance(assign=[P0, P1])
@@ -182,3 +185,21 @@ def test_a_stopping_bridge_waits_for_its_in_flight_messages_before_the_last_comm
     bridge.stop()
     bridge.run()  # finishes: publishes nothing new, checks the ledger, commits, closes
     assert kafka.committed[P0] == 3
+
+
+def test_a_stopping_bridge_publishes_what_it_holds_as_outcomes_make_room_under_the_bound(
+    kafka: FakeKafka, publisher: FakePublisher, ledger: CompletionLedger
+) -> None:
+    kafka.produce(P0, *[b"v"] * 6)
+
+    def workers_finish_while_the_bridge_waits(seconds: float) -> None:
+        finish(ledger, *publisher.offsets(P0))
+        kafka.clock.sleep(seconds)
+
+    bridge, _ = start(kafka, publisher, ledger, max_in_flight=2, sleep=workers_finish_while_the_bridge_waits)
+    turn(bridge, kafka)
+    assert publisher.offsets(P0) == [0, 1], "the rest is held at the bound"
+    bridge.stop()
+    bridge.run()
+    assert publisher.offsets(P0) == [0, 1, 2, 3, 4, 5]
+    assert kafka.committed[P0] == 6

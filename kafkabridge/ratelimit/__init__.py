@@ -1,0 +1,6 @@
+"""Distributed rate limiting: a token bucket in Redis, shared by every bridge and worker process."""
+
+from .bucket import BucketState, Grant, take
+from .redis_bucket import RedisTokenBucket
+
+__all__ = ["BucketState", "Grant", "RedisTokenBucket", "take"]

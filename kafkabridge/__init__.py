@@ -15,6 +15,7 @@ from .errors import ConfigurationError, GiveUp, KafkaBridgeError, PoisonMessage,
 from .worker.handler import HandlerTask, kafka_handler
 from .hooks import Hooks
 from .message import Message, MessageId
+from .ratelimit.limits import Limit
 from .requeue import requeue
 from .retry_policy import RetryPolicy
 from .runtime import configure
@@ -30,6 +31,7 @@ __all__ = [
     "HandlerTask",
     "Hooks",
     "KafkaBridgeError",
+    "Limit",
     "Message",
     "MessageId",
     "PoisonMessage",

@@ -51,6 +51,18 @@ class Hooks:
     def on_partition_progress(self, progress: Mapping[tuple[str, int], Progress]) -> None:
         """Per partition: committed offset, lowest unfinished offset, messages in flight (about every second)."""
 
+    def on_partition_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Per assigned partition: messages behind the log's end, held ones included (every few seconds)."""
+
+    def on_rate_limited(self, message: Message, handler: str, wait: float) -> None:
+        """A handler's rate limit had no token: the task waits ``wait`` seconds (not a failed attempt)."""
+
+    def on_rate_limit_degraded(self, kind: str, live_instances: int) -> None:
+        """Redis is unreachable: this process limits itself locally, to rate / ``live_instances``."""
+
+    def on_rate_limit_restored(self, kind: str) -> None:
+        """Redis answers again: this process takes from the shared buckets again."""
+
 
 class HookDispatcher:
     """Calls every registered hook; a hook that raises is logged and skipped."""

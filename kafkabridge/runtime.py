@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
+import redis
 from celery import Celery
 from celery.signals import worker_init
 from kombu.utils.imports import symbol_by_name
@@ -18,6 +19,7 @@ from .completion import CompletionLedger, ledger_for
 from .dead_letter.store import DeadLetterStore
 from .errors import ConfigurationError
 from .hooks import HookDispatcher, Hooks
+from .ratelimit.overrides import Overrides
 from .settings import BridgeSettings
 
 
@@ -82,6 +84,12 @@ def celery_app() -> Celery:
 def completion_ledger(app: Celery, group: str) -> CompletionLedger:
     """The completion ledger of consumer group ``group``: on ``COMPLETION_REDIS_URL``, else the Celery broker."""
     return ledger_for(group, url=current().settings.completion_redis_url, broker_url=str(app.conf.broker_url or ""))
+
+
+def rate_limit_overrides() -> Overrides:
+    """Where operators' run-time rate limits go: ``RATE_LIMIT_REDIS_URL``, else the Celery broker."""
+    url = current().settings.rate_limit_redis_url or str(celery_app().conf.broker_url or "")
+    return Overrides(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5))
 
 
 def dead_letter_store() -> DeadLetterStore:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from .errors import ConfigurationError
+from .ratelimit.limits import Limit
 
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 DEFAULT_GROUP_ID = "kafkabridge"
@@ -86,6 +87,12 @@ class BridgeSettings:
     """Redis of the completion ledger; None: the Celery broker's URL (which must then be Redis)."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """Per partition, messages published and not yet final (completion mode); bounds the bridge's memory."""
+    rate_limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Topic → limit of each of its partitions at the bridge's intake, shared by every bridge:
+    ``{"orders": {"RATE": 100, "BURST": 200, "MAX_RATE": 500, "LAG_THRESHOLD": 1000, "LAG_SCALE": 5000}}``
+    (tokens per second; see :class:`kafkabridge.ratelimit.Limit`)."""
+    rate_limit_redis_url: str | None = None
+    """Redis of the shared token buckets; None: the Celery broker's URL (which must then be Redis)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -96,9 +103,14 @@ class BridgeSettings:
             raise ConfigurationError(
                 f"COMMIT_AFTER must be {COMMIT_AFTER_COMPLETION!r} or {COMMIT_AFTER_PUBLISH!r}, got {self.commit_after!r}"
             )
+        self.topic_limits()  # refuse a malformed limit at start-up, not at the first message
         for name in ("poll_timeout", "commit_interval", "shutdown_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name.upper()} must be a positive number of seconds")
+
+    def topic_limits(self) -> dict[str, Limit]:
+        """``rate_limits`` as :class:`~kafkabridge.ratelimit.limits.Limit` objects (checked here)."""
+        return {topic: options if isinstance(options, Limit) else Limit.from_mapping(options) for topic, options in self.rate_limits.items()}
 
     @property
     def tracks_completion(self) -> bool:

@@ -29,10 +29,11 @@ Delivery state, version 1, under the one kwarg ``kb``; a field at its default is
 
     {"v": 1, "step": "handle" | "store" | "resolve", "first_failed_at": ISO 8601,
      "requeue_id": str, "store_attempts": int, "dead_letter": {dead-letter record},
-     "group": str, "token": str}
+     "group": str, "token": str, "waits": int}
 
 ``group`` and ``token`` are set when completion tracking follows the message (the default mode):
 the consumer group whose ledger records its outcome, and the bridge's dispatch it belongs to.
+``waits`` counts Celery retries that were no attempt (a rate-limit wait, a wait for an older run).
 
 A dead-letter record is its facts plus ``"message"``: the envelope with ``"attempt"`` added.
 
@@ -211,6 +212,8 @@ class Delivery:
     token: str | None = None
     """The bridge's dispatch this task belongs to; when the bridge dispatches the message again, the
     older copy stands down (see :mod:`kafkabridge.completion`)."""
+    waits: int = 0
+    """Celery retries that were waits, not attempts: for a rate-limit token, or for an older run."""
 
     def __post_init__(self) -> None:
         if (self.step is Step.STORE) != (self.dead_letter is not None):
@@ -236,6 +239,10 @@ class Delivery:
 
     def store_failed(self) -> Delivery:
         return replace(self, store_attempts=self.store_attempts + 1)
+
+    def waited(self) -> Delivery:
+        """This delivery after a wait that is not an attempt (Celery counts it as a retry all the same)."""
+        return replace(self, waits=self.waits + 1)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": DELIVERY_VERSION}

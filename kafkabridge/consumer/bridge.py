@@ -32,6 +32,7 @@ from ..errors import ConfigurationError, PublishError
 from ..hooks import HookDispatcher
 from ..message import Message
 from ..completion import DEFAULT_RUN_SECONDS, ledger_for
+from ..ratelimit.limiter import limiter_for
 from ..registry import Route, handlers
 from ..settings import BridgeSettings
 from ..wire import FIRST_DELIVERY, Delivery
@@ -39,6 +40,7 @@ from .completion import CompletionTracking, InFlightBound, Lost, new_token
 from .flow_control import BrokerOutage, Cause, FlowControl, Holds, next_look
 from .offsets import OffsetTracker, PartitionKey
 from .pending import PendingMessages, partition_of
+from .rate_limit import PartitionRateLimit
 from .publisher import CeleryPublisher
 from .records import describe, keys, to_message, topic_partitions
 
@@ -61,6 +63,8 @@ WAITING_LOG_INTERVAL = 10.0
 """Seconds between "waiting for partitions" lines while the bridge has been assigned none."""
 PROGRESS_LOG_INTERVAL = 60.0
 """Seconds between "progress" lines (committed offset, lowest unfinished, in flight per partition)."""
+LAG_INTERVAL = 2.0
+"""Seconds between measurements of the consumer lag of each assigned partition."""
 IN_FLIGHT_POLL = 0.2
 """Seconds between looks at the ledger while a stopping bridge waits for its in-flight messages."""
 
@@ -114,6 +118,9 @@ class Bridge:
         self._joined = self._ever_assigned = False
         self._stop_requested = False
         self._committed: dict[PartitionKey, int] = {}
+        self._positions: dict[PartitionKey, int] = {}
+        """Per partition, the offset after the last message consume() returned."""
+        self._next_lag = 0.0
         self._started_at = self._last_commit = self._last_progress_log = self._clock()
         self._next_waiting_log = self._started_at + WAITING_LOG_INTERVAL
         self._reported_errors: dict[str, float] = {}
@@ -183,6 +190,7 @@ class Bridge:
         if self._clock() - self._last_commit >= self._settings.commit_interval:
             self._check_completion()
             self._commit(wait=False)
+        self._measure_lag()
         self._apply_holds()
         self._say_what_it_waits_for()
 
@@ -212,6 +220,7 @@ class Bridge:
             message = to_message(raw)
             self._tracker.track(partition_of(message), message.offset)
             self._pending.add(message)
+            self._positions[partition_of(message)] = message.offset + 1
         return bool(records)
 
     def _publish_admitted(self, only: Collection[PartitionKey] | None = None) -> bool:
@@ -287,6 +296,28 @@ class Bridge:
         assert self._completion is not None
         self._completion.dispatched(messages, self._clock())
         self._hooks.emit("on_redispatched", messages, [entry.reason for entry in lost])
+
+    def _measure_lag(self) -> None:
+        """Every ``LAG_INTERVAL`` seconds: messages behind the log's end per assigned partition, held ones
+        included, from the broker's high watermark (a paused partition fetches nothing, so the cached
+        watermark would go stale). Flow control (the lag-adaptive rate) and the hooks get it."""
+        now = self._clock()
+        if now < self._next_lag or not self._assigned:
+            return
+        self._next_lag = now + LAG_INTERVAL
+        held = self._pending.counts(self._assigned)
+        lags = {}
+        for topic, partition in sorted(self._assigned):
+            try:
+                _, high = self._kafka.get_watermark_offsets(TopicPartition(topic, partition), timeout=1.0)
+            except KafkaException as error:
+                self._report_once(f"lag:{topic}", "could not read the end of %s[%d] (%s); its lag is unknown", topic, partition, error.args[0])
+                continue
+            position = self._positions.get((topic, partition), self._committed.get((topic, partition), high))
+            lags[(topic, partition)] = max(0, high - position) + held[(topic, partition)]
+        if lags:
+            self._flow.lag(lags, now)
+            self._hooks.emit("on_partition_lag", lags)
 
     def _report_progress(self) -> None:
         """Per partition: committed offset, lowest unfinished offset, in flight; to the hooks, and logged every minute."""
@@ -481,6 +512,7 @@ class Bridge:
             self._completion.forget(partitions)
         for partition in partitions:
             self._committed.pop(partition, None)
+            self._positions.pop(partition, None)
         self._assigned -= partitions
         self._paused -= partitions
         return self._pending.drop(partitions)
@@ -544,7 +576,18 @@ def build_bridge(
     check_visibility_timeout(app, routes.values())
     publisher = CeleryPublisher(app, routes, queue=settings.queue)
     completion = _completion_tracking(app, settings, routes) if settings.tracks_completion else None
-    return Bridge(settings=settings, topics=list(routes), publisher=publisher, hooks=hooks, completion=completion)
+    return Bridge(
+        settings=settings, topics=list(routes), publisher=publisher, hooks=hooks, completion=completion,
+        causes=_rate_limits(app, settings, routes, hooks),
+    )
+
+
+def _rate_limits(app: Celery, settings: BridgeSettings, routes: Mapping[str, Route], hooks: HookDispatcher | None) -> list[Cause]:
+    limits = {topic: limit for topic, limit in settings.topic_limits().items() if topic in routes}
+    if not limits:
+        return []
+    limiter = limiter_for("bridge", url=settings.rate_limit_redis_url, broker_url=str(app.conf.broker_url or ""), hooks=hooks)
+    return [PartitionRateLimit(limiter, settings.group_id, limits)]
 
 
 def _completion_tracking(app: Celery, settings: BridgeSettings, routes: Mapping[str, Route]) -> CompletionTracking:

@@ -65,6 +65,9 @@ class Cause:
     def forget(self, partitions: Collection[PartitionKey]) -> None:
         """The partitions were revoked or lost: drop whatever this cause kept about them."""
 
+    def lag(self, lags: Mapping[PartitionKey, int], now: float) -> None:
+        """The consumer lag of these partitions (messages behind the log's end), measured every few seconds."""
+
 
 class FlowControl:
     """The one place that decides what may go now and what stays paused, by asking every cause in order."""
@@ -101,6 +104,10 @@ class FlowControl:
     def forget(self, partitions: Collection[PartitionKey]) -> None:
         for cause in self.causes:
             cause.forget(partitions)
+
+    def lag(self, lags: Mapping[PartitionKey, int], now: float) -> None:
+        for cause in self.causes:
+            cause.lag(lags, now)
 
 
 def next_look(holds: Holds, now: float) -> float | None:

@@ -26,7 +26,9 @@ from ..message import Message
 from ..registry import HandlerRegistry, Route, handlers
 from ..retry_policy import DeadLetterNow, RetryLater, RetryPolicy
 from ..completion import Begin
+from ..ratelimit.limits import Limit
 from ..wire import Delivery, Step, decode_envelope
+from .throttle import Throttle, bounded
 from .tracking import Tracking
 
 logger = logging.getLogger(__name__)
@@ -57,11 +59,12 @@ class HandlerTask(Task):
     kafka_retry_policy: RetryPolicy
     kafka_function: HandlerFunction
     kafka_max_crashes: int = DEFAULT_MAX_CRASHES
+    kafka_throttle: Limit | None = None
 
     def deliver(self, envelope: dict[str, Any], delivery: Delivery) -> None:
         """Do the step ``delivery`` is on: run the handler and decide what happens if it fails, or
         finish a dead-letter step an earlier run could not."""
-        message = decode_envelope(envelope, attempt=self.request.retries + 1)
+        message = decode_envelope(envelope, attempt=self.request.retries + 1 - delivery.waits)
         tracking = Tracking.of(self, message.id, delivery)
         if delivery.step is Step.STORE:
             assert delivery.dead_letter is not None  # Delivery refuses a store step without its record
@@ -82,7 +85,21 @@ class HandlerTask(Task):
         if begin.crashes >= self.kafka_max_crashes:
             self._give_up(message, f"crashed the worker {begin.crashes} times", delivery, tracking)
             return
+        if self.kafka_throttle is not None:
+            self._take_token(message, delivery, tracking)
         self._handle(message, delivery, tracking)
+
+    def _take_token(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
+        """Run only with a token of the handler's shared rate limit; else wait for it (not an attempt)."""
+        assert self.kafka_throttle is not None
+        wait = Throttle.of(self, self.kafka_throttle).wait()
+        if not wait:
+            return
+        countdown = bounded(wait, countdown_room(self.app, self.time_limit))
+        tracking.waiting(message.attempt - 1, countdown)  # alive, and no attempt spent
+        logger.debug("%s waits %.2fs for a token of %s's rate limit", message.id, countdown, self.name)
+        runtime.current().hooks.emit("on_rate_limited", message, self.name, countdown)
+        raise self.retry(countdown=countdown, kwargs=delivery.waited().to_kwargs())
 
     def _handle(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         hooks = runtime.current().hooks
@@ -102,7 +119,7 @@ class HandlerTask(Task):
         """This copy does not run: the outcome is final, a newer dispatch owns it, or an older run may still be going."""
         if begin.verdict == "busy":
             logger.info("%s: a run of an earlier dispatch may still be going; asking again in %.1fs", message.id, begin.wait)
-            raise self.retry(countdown=min(begin.wait, countdown_room(self.app, self.time_limit)), kwargs=delivery.to_kwargs())
+            raise self.retry(countdown=min(begin.wait, countdown_room(self.app, self.time_limit)), kwargs=delivery.waited().to_kwargs())
         reason = "its outcome is final already" if begin.verdict == "done" else "the bridge dispatched it again"
         logger.info("%s not run again: %s (a duplicate delivery)", message.id, reason)
 
@@ -175,6 +192,7 @@ def kafka_handler(
     time_limit: float | None = DEFAULT_TIME_LIMIT,
     max_crashes: int = DEFAULT_MAX_CRASHES,
     completion_timeout: float | None = None,
+    throttle: Limit | None = None,
     registry: HandlerRegistry = handlers,
     **task_options: Any,
 ) -> Callable[[HandlerFunction], HandlerTask]:
@@ -184,7 +202,9 @@ def kafka_handler(
     :class:`~kafkabridge.errors.GiveUp` dead-letters it at once. A message whose runs killed the
     worker process ``max_crashes`` times is dead-lettered. ``completion_timeout`` (seconds) is how
     long the bridge waits for a published message that never started before it dispatches it again
-    (default: :meth:`~kafkabridge.registry.Route.default_completion_timeout`). Extra keyword arguments
+    (default: :meth:`~kafkabridge.registry.Route.default_completion_timeout`). ``throttle`` limits how
+    often the handler runs across all workers (a shared token bucket; a wait is not an attempt; the
+    Celery ``rate_limit`` option is per worker process instead). Extra keyword arguments
     are Celery task options (``queue``, ``rate_limit``, ...); handlers always acknowledge late.
     """
     policy = retry or RetryPolicy()
@@ -211,6 +231,7 @@ def kafka_handler(
         return shared_task(  # type: ignore[no-any-return]
             base=HandlerTask, bind=True, name=task_name, time_limit=time_limit, soft_time_limit=soft_time_limit,
             kafka_retry_policy=policy, kafka_function=staticmethod(function), kafka_max_crashes=max_crashes,
+            kafka_throttle=throttle,
             **task_options,
         )(run)
 

@@ -199,6 +199,10 @@ class FakeConsumer:
         """The group's committed offsets (-1001, librdkafka's "none", where nothing was committed)."""
         return [TopicPartition(tp.topic, tp.partition, self.kafka.committed.get((tp.topic, tp.partition), -1001)) for tp in partitions]
 
+    def get_watermark_offsets(self, partition: TopicPartition, timeout: float = -1, cached: bool = False) -> tuple[int, int]:
+        """(low, high): the log's first offset and the offset after its last message."""
+        return 0, len(self.kafka.logs.get((partition.topic, partition.partition), []))
+
     def pause(self, partitions: list[TopicPartition]) -> None:
         """Throws the prefetched messages away: on resume they are fetched again from the position."""
         self.pause_calls.append(_keys(partitions))

@@ -67,3 +67,35 @@ class FailedMessage(models.Model):
             headers=decode_headers(self.headers),
             timestamp=self.message_timestamp,
         )
+
+
+class RateLimitSetting(models.Model):
+    """A rate limit an operator changed at run time; saving it applies it to running bridges and workers."""
+
+    class Kind(models.TextChoices):
+        TOPIC = "topic", "Topic (per partition, at the bridge)"
+        HANDLER = "handler", "Handler (across all workers)"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    target = models.CharField(max_length=255, help_text="The topic, or the handler's Celery task name.")
+    rate = models.FloatField(help_text="Tokens per second.")
+    burst = models.FloatField(null=True, blank=True, help_text="At most this many at once (default: one second's worth).")
+    max_rate = models.FloatField(null=True, blank=True, help_text="Topics: the rate rises toward this as the lag grows.")
+    lag_threshold = models.FloatField(null=True, blank=True, help_text="Topics: lag (messages) below which the base rate holds.")
+    lag_scale = models.FloatField(null=True, blank=True, help_text="Topics: lag past the threshold at which the rate is half way to max_rate.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "target"], name="one_rate_limit_per_target")]
+        ordering = ["kind", "target"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The limit's name in kafkabridge (``topic:orders``, ``handler:myapp.tasks.handle``)."""
+        return f"{self.kind}:{self.target}"
+
+    def fields(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in ("rate", "burst", "max_rate", "lag_threshold", "lag_scale")}

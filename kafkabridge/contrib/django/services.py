@@ -18,7 +18,7 @@ from django.utils import timezone
 import kafkabridge
 from kafkabridge import runtime
 
-from .models import FailedMessage
+from .models import FailedMessage, RateLimitSetting
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +74,22 @@ def _give_back(pk: int, before: dict[str, Any]) -> None:
         requeued_by=before["requeued_by"],
         requeued_at=before["requeued_at"],
     )
+
+
+def apply_rate_limit(setting: RateLimitSetting) -> None:
+    """Make ``setting`` the limit running bridges and workers apply (within seconds; raises if Redis refuses)."""
+    runtime.rate_limit_overrides().set(setting.name, setting.fields())
+
+
+def remove_rate_limit(setting: RateLimitSetting) -> None:
+    """Back to the limit in the code and settings."""
+    runtime.rate_limit_overrides().remove(setting.name)
+
+
+def effective_rates() -> dict[str, dict[str, Any]]:
+    """Bucket name → {rate, at, by} as the running processes last published them; {} when Redis cannot say."""
+    try:
+        return runtime.rate_limit_overrides().effective()
+    except Exception:
+        logger.warning("could not read the effective rates from Redis", exc_info=True)
+        return {}

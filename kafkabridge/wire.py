@@ -29,11 +29,12 @@ Delivery state, version 1, under the one kwarg ``kb``; a field at its default is
 
     {"v": 1, "step": "handle" | "store" | "resolve", "first_failed_at": ISO 8601,
      "requeue_id": str, "store_attempts": int, "dead_letter": {dead-letter record},
-     "group": str, "token": str, "waits": int}
+     "group": str, "token": str, "waits": int, "token_reserved": bool}
 
 ``group`` and ``token`` are set when completion tracking follows the message (the default mode):
 the consumer group whose ledger records its outcome, and the bridge's dispatch it belongs to.
-``waits`` counts Celery retries that were no attempt (a rate-limit wait, a wait for an older run).
+``waits`` counts Celery retries that were no attempt (a rate-limit wait, a wait for an older run);
+``token_reserved`` says the task waited for a rate-limit token reserved for it.
 
 A dead-letter record is its facts plus ``"message"``: the envelope with ``"attempt"`` added.
 
@@ -214,6 +215,8 @@ class Delivery:
     older copy stands down (see :mod:`kafkabridge.completion`)."""
     waits: int = 0
     """Celery retries that were waits, not attempts: for a rate-limit token, or for an older run."""
+    token_reserved: bool = False
+    """The wait was for a rate-limit token reserved for this task: it runs without taking another."""
 
     def __post_init__(self) -> None:
         if (self.step is Step.STORE) != (self.dead_letter is not None):
@@ -240,9 +243,12 @@ class Delivery:
     def store_failed(self) -> Delivery:
         return replace(self, store_attempts=self.store_attempts + 1)
 
-    def waited(self) -> Delivery:
+    def waited(self, *, token_reserved: bool = False) -> Delivery:
         """This delivery after a wait that is not an attempt (Celery counts it as a retry all the same)."""
-        return replace(self, waits=self.waits + 1)
+        return replace(self, waits=self.waits + 1, token_reserved=token_reserved)
+
+    def token_used(self) -> Delivery:
+        return replace(self, token_reserved=False)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": DELIVERY_VERSION}

@@ -87,21 +87,24 @@ class RateLimiter:
         override = self._overrides.get(name)
         return configured.merged(override) if override else configured
 
-    def take_many(self, requests: Sequence[Request]) -> list[Grant]:
-        """A grant per request: from Redis in one round trip, or locally while Redis is unreachable."""
+    def take_many(self, requests: Sequence[Request], *, horizon: float = 0.0) -> list[Grant]:
+        """A grant per request: from Redis in one round trip, or locally while Redis is unreachable.
+
+        With a ``horizon`` (seconds), tokens due within it are reserved (``Grant.wait`` says when to use them).
+        """
         if not requests:
             return []
         now = self._clock()
         if self._degraded_since is None or now >= self._next_redis_try:
             try:
-                grants = self._buckets.take_many(requests)
+                grants = self._buckets.take_many(requests, horizon=horizon)
             except RedisError as error:
                 self._degrade(error, now)
             else:
                 self._restore(now)
                 self._heartbeat(now)
                 return grants
-        return [self._take_locally(name, n, rate, burst, now) for name, n, rate, burst in requests]
+        return [self._take_locally(name, n, rate, burst, now, horizon) for name, n, rate, burst in requests]
 
     def publish_effective(self, rates: Mapping[str, float]) -> None:
         """Tell the admin which rates this process applies now (best effort)."""
@@ -114,9 +117,11 @@ class RateLimiter:
 
     # -- fallback -------------------------------------------------------------------------------
 
-    def _take_locally(self, name: str, requested: int, rate: float, burst: float, now: float) -> Grant:
-        share = rate / max(1, self._live)
-        grant, self._local[name] = take(self._local.get(name), now=now, rate=share, burst=max(1.0, burst / max(1, self._live)), requested=requested)
+    def _take_locally(self, name: str, requested: int, rate: float, burst: float, now: float, horizon: float) -> Grant:
+        live = max(1, self._live)
+        grant, self._local[name] = take(
+            self._local.get(name), now=now, rate=rate / live, burst=max(1.0, burst / live), requested=requested, horizon=horizon
+        )
         return grant
 
     def _degrade(self, error: RedisError, now: float) -> None:

@@ -38,15 +38,18 @@ class RedisTokenBucket:
     def key(self, name: str) -> str:
         return f"{self._prefix}:{{{name}}}"
 
-    def take(self, name: str, requested: int, *, rate: float, burst: float) -> Grant:
+    def take(self, name: str, requested: int, *, rate: float, burst: float, horizon: float = 0.0) -> Grant:
         """Up to ``requested`` tokens of bucket ``name`` (raises RedisError when Redis cannot answer)."""
-        return self.take_many([(name, requested, rate, burst)])[0]
+        return self.take_many([(name, requested, rate, burst)], horizon=horizon)[0]
 
-    def take_many(self, requests: Sequence[tuple[str, int, float, float]]) -> list[Grant]:
-        """(name, requested, rate, burst) for each bucket → a grant each, in one pipelined round trip."""
+    def take_many(self, requests: Sequence[tuple[str, int, float, float]], *, horizon: float = 0.0) -> list[Grant]:
+        """(name, requested, rate, burst) for each bucket → a grant each, in one pipelined round trip.
+
+        With a ``horizon`` (seconds), tokens due within it are reserved (see :func:`~.bucket.take`).
+        """
         pipe = self._redis.pipeline(transaction=False)
         for name, requested, rate, burst in requests:
-            self._take(keys=[self.key(name)], args=[rate, burst, requested, self._idle_ms], client=pipe)
+            self._take(keys=[self.key(name)], args=[rate, burst, requested, self._idle_ms, horizon], client=pipe)
         return [Grant(int(granted), _seconds(wait)) for granted, wait in pipe.execute()]
 
 

@@ -85,21 +85,24 @@ class HandlerTask(Task):
         if begin.crashes >= self.kafka_max_crashes:
             self._give_up(message, f"crashed the worker {begin.crashes} times", delivery, tracking)
             return
-        if self.kafka_throttle is not None:
+        if delivery.token_reserved:
+            delivery = delivery.token_used()
+        elif self.kafka_throttle is not None:
             self._take_token(message, delivery, tracking)
         self._handle(message, delivery, tracking)
 
     def _take_token(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         """Run only with a token of the handler's shared rate limit; else wait for it (not an attempt)."""
         assert self.kafka_throttle is not None
-        wait = Throttle.of(self, self.kafka_throttle).wait()
-        if not wait:
+        room = countdown_room(self.app, self.time_limit)
+        grant = Throttle.of(self, self.kafka_throttle).take(horizon=room)
+        if grant.granted and not grant.wait:
             return
-        countdown = bounded(wait, countdown_room(self.app, self.time_limit))
+        countdown = bounded(grant.wait, room)
         tracking.waiting(message.attempt - 1, countdown)  # alive, and no attempt spent
         logger.debug("%s waits %.2fs for a token of %s's rate limit", message.id, countdown, self.name)
         runtime.current().hooks.emit("on_rate_limited", message, self.name, countdown)
-        raise self.retry(countdown=countdown, kwargs=delivery.waited().to_kwargs())
+        raise self.retry(countdown=countdown, kwargs=delivery.waited(token_reserved=bool(grant.granted)).to_kwargs())
 
     def _handle(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         hooks = runtime.current().hooks

@@ -1,9 +1,10 @@
 """A handler's rate limit across all workers: a token before each run, or a wait that is not an attempt.
 
 The option is ``@kafka_handler(..., throttle=Limit(rate=50, burst=10))`` (Celery's own ``rate_limit``
-means something else: a limit per worker process). Without a token, the task schedules itself again
-with the countdown the bucket returned; the wait uses none of the retry budget, is logged at debug
-level only, and is reported through ``Hooks.on_rate_limited``.
+means something else: a limit per worker process). Without a token now, the task reserves the next
+free one (or, when that is further away than the broker's visibility timeout allows, waits until
+it can) and schedules itself again with that countdown; the wait uses none of the retry budget, is
+logged at debug level only, and is reported through ``Hooks.on_rate_limited``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 from .. import runtime
+from ..ratelimit.bucket import Grant
 from ..ratelimit.limiter import RateLimiter, limiter_for
 from ..ratelimit.limits import Limit
 
@@ -40,13 +42,18 @@ class Throttle:
         )
         return cls(limiter, task.name, limit)
 
-    def wait(self) -> float:
-        """0 when a token was taken; otherwise seconds until the next one (inf: the rate is 0)."""
+    def take(self, horizon: float) -> Grant:
+        """A token now (``wait`` 0), a token reserved for ``wait`` seconds from now (at most ``horizon``),
+        or none yet (``granted`` 0; ask again in ``wait`` seconds; inf: the rate is 0).
+
+        Reserving spaces the waiting tasks one token interval apart, so they do not all come back at
+        once to find one token between them.
+        """
         limit = self._limiter.limit(f"handler:{self._handler}", self._limit)
         bucket = f"handler|{self._handler}"
-        grant = self._limiter.take_many([(bucket, 1, limit.rate, limit.capacity)])[0]
+        grant = self._limiter.take_many([(bucket, 1, limit.rate, limit.capacity)], horizon=horizon)[0]
         self._publish(bucket, limit.rate)
-        return 0.0 if grant.granted else grant.wait
+        return grant
 
     def _publish(self, bucket: str, rate: float) -> None:
         now = time.monotonic()

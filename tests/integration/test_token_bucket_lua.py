@@ -45,16 +45,18 @@ CASES = [  # (tokens, seconds ago, rate, burst, requested)
     (0.0, 8.0, 0.25, 5.0, 1),       # a fractional rate
     (3.0, 5.0, 0.0, 10.0, 5),       # zero rate: what is there, then never again
     (1.0, -10.0, 10.0, 10.0, 3),    # a clock going backwards (counted "in the future")
-]
+]  # with a horizon, and from a debt, too: reserved slots
 
 
-@pytest.mark.parametrize("tokens, ago, rate, burst, requested", CASES)
+@pytest.mark.parametrize("horizon", [0.0, 30.0])
+@pytest.mark.parametrize("tokens, ago, rate, burst, requested", CASES + [(-5.0, 0.0, 10.0, 2.0, 1), (-500.0, 0.0, 10.0, 2.0, 1)])
 def test_the_script_grants_what_the_pure_function_grants(
-    client: redis.Redis, bucket: RedisTokenBucket, tokens: float, ago: float, rate: float, burst: float, requested: int
+    client: redis.Redis, bucket: RedisTokenBucket, tokens: float, ago: float, rate: float, burst: float, requested: int,
+    horizon: float,
 ) -> None:
     at = plant(client, bucket, "b", tokens, ago)
-    grant = bucket.take("b", requested, rate=rate, burst=burst)
-    expected, _ = take(BucketState(tokens, at), now=redis_now(client), rate=rate, burst=burst, requested=requested)
+    grant = bucket.take("b", requested, rate=rate, burst=burst, horizon=horizon)
+    expected, _ = take(BucketState(tokens, at), now=redis_now(client), rate=rate, burst=burst, requested=requested, horizon=horizon)
     assert grant.granted == expected.granted
     if math.isinf(expected.wait):
         assert math.isinf(grant.wait)

@@ -72,3 +72,25 @@ def test_over_many_takes_the_rate_holds() -> None:
 def test_negative_parameters_are_refused() -> None:
     with pytest.raises(ValueError):
         take(None, now=0.0, rate=-1.0, burst=1.0, requested=1)
+
+
+def test_with_a_horizon_waiting_callers_reserve_slots_one_token_apart() -> None:
+    state, waits = BucketState(0.0, 0.0), []
+    for _ in range(5):
+        grant, state = take(state, now=0.0, rate=10.0, burst=1.0, requested=1, horizon=60.0)
+        assert grant.granted == 1
+        waits.append(grant.wait)
+    assert waits == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5]), "each comes back when its own token is due"
+    assert state.tokens == pytest.approx(-5.0)
+
+
+def test_a_reservation_beyond_the_horizon_is_refused_with_the_time_until_it_fits() -> None:
+    grant, state = take(BucketState(-10.0, 0.0), now=0.0, rate=10.0, burst=1.0, requested=1, horizon=0.5)
+    assert grant.granted == 0
+    assert grant.wait == pytest.approx(1.1 - 0.5)
+    assert state.tokens == pytest.approx(-10.0), "nothing reserved"
+
+
+def test_a_debt_is_paid_back_by_the_refill_before_anything_is_granted() -> None:
+    grant, _ = take(BucketState(-3.0, 0.0), now=0.2, rate=10.0, burst=5.0, requested=1)
+    assert grant.granted == 0 and grant.wait == pytest.approx(0.2)

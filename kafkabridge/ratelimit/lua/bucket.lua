@@ -6,6 +6,7 @@
 -- ARGV[2] burst     capacity (float); a bucket seen for the first time is full
 -- ARGV[3] requested whole tokens wanted
 -- ARGV[4] idle_ms   the key expires after this long without a take
+-- ARGV[5] horizon   seconds (0: none); tokens due within it are reserved: granted now, usable after wait
 --
 -- Returns {granted, wait} with wait = seconds until the next whole token, as a string ("inf" when the
 -- rate is 0 or the burst below one token): Lua numbers returned to Redis are truncated to integers, so floats travel as strings.
@@ -23,7 +24,21 @@ if state[1] then
   tokens = math.min(burst, tonumber(state[1]) + rate * elapsed)
   at = math.max(now_us, at)
 end
-local granted = math.min(requested, math.floor(tokens + 1e-9))
+local horizon = tonumber(ARGV[5] or '0')
+if horizon > 0 and rate > 0 and burst >= 1 and tokens < requested then
+  local due = (requested - tokens) / rate
+  local granted_now = 0
+  if due <= horizon then
+    tokens = tokens - requested
+    granted_now = requested
+  else
+    due = due - horizon
+  end
+  redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(at))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return {granted_now, tostring(due)}
+end
+local granted = math.max(0, math.min(requested, math.floor(tokens + 1e-9)))
 local left = tokens - granted
 local wait = '0'
 if granted < requested then

@@ -11,10 +11,13 @@ Define a handler::
 
 from .consumer.bridge import Bridge, build_bridge
 from .dead_letter import DeadLetterRecord, DeadLetterStore
-from .errors import ConfigurationError, GiveUp, KafkaBridgeError, PoisonMessage, PublishError
+from .errors import (
+    ConfigurationError, GiveUp, KafkaBridgeError, PoisonMessage, ProduceError, PublishError, SerializationError,
+)
 from .worker.handler import HandlerTask, kafka_handler
 from .hooks import Hooks
 from .message import Message, MessageId
+from .producer import Producer, SendResult, Sent
 from .ratelimit.limits import Limit
 from .requeue import requeue
 from .retry_policy import RetryPolicy
@@ -35,8 +38,13 @@ __all__ = [
     "Message",
     "MessageId",
     "PoisonMessage",
+    "ProduceError",
+    "Producer",
     "PublishError",
     "RetryPolicy",
+    "SendResult",
+    "Sent",
+    "SerializationError",
     "build_bridge",
     "configure",
     "kafka_handler",

@@ -37,3 +37,26 @@ class PublishError(KafkaBridgeError):
         super().__init__(f"publishing to the Celery broker failed after {published} message(s): {cause!r}")
         self.cause = cause
         self.published = published
+
+
+class SerializationError(KafkaBridgeError):
+    """A value, key or header given to ``Producer.send`` cannot be turned into bytes; nothing was sent."""
+
+    def __init__(self, what: str, problem: str) -> None:
+        super().__init__(f"cannot send {what}: {problem}")
+        self.what = what
+        self.problem = problem
+
+
+class ProduceError(KafkaBridgeError):
+    """A record did not reach Kafka: the broker or the client refused it, or the local queue stayed full.
+
+    ``kafka_error`` is librdkafka's ``KafkaError`` when it reported one (None for a full local queue).
+    """
+
+    def __init__(self, topic: str, problem: str, *, kafka_error: object | None = None) -> None:
+        super().__init__(f"could not send to {topic!r}: {problem}")
+        self.topic = topic
+        self.problem = problem
+        self.kafka_error = kafka_error
+

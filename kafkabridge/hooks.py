@@ -63,6 +63,12 @@ class Hooks:
     def on_rate_limit_restored(self, kind: str) -> None:
         """Redis answers again: this process takes from the shared buckets again."""
 
+    def on_produced(self, topic: str, partition: int, seconds: float) -> None:
+        """A :class:`~kafkabridge.producer.Producer` record reached Kafka, ``seconds`` after ``send``."""
+
+    def on_produce_failed(self, topic: str, error: BaseException) -> None:
+        """A :class:`~kafkabridge.producer.Producer` record did not reach Kafka (its result failed with ``error``)."""
+
 
 class HookDispatcher:
     """Calls every registered hook; a hook that raises is logged and skipped."""

@@ -93,6 +93,8 @@ class BridgeSettings:
     (tokens per second; see :class:`kafkabridge.ratelimit.Limit`)."""
     rate_limit_redis_url: str | None = None
     """Redis of the shared token buckets; None: the Celery broker's URL (which must then be Redis)."""
+    producer_config: Mapping[str, Any] = field(default_factory=dict)
+    """Extra librdkafka options of :class:`kafkabridge.Producer` (over its defaults: idempotent, ``acks=all``)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -1,0 +1,383 @@
+"""``Producer``: send records to Kafka without blocking, and learn each one's fate through a ``SendResult``.
+
+::
+
+    producer = Producer()           # the process's settings (kafkabridge.configure / the Django app)
+    producer.send("orders", {"id": 42}, key="42").on_success(lambda sent: ...).on_failure(lambda error: ...)
+    sent = producer.send("orders", b"raw bytes", key="43").result(timeout=10)
+
+**The poll thread.** Each producer owns one daemon thread, ``kafkabridge-producer-poll``, that serves
+librdkafka's delivery reports and runs every ``on_success``/``on_failure`` callback, including one
+registered after its result completed. Callbacks therefore never run on the thread that called
+``send``, never two at once for one producer, and must not block for long (they hold up the
+delivery reports behind them). A callback that raises is logged and the others still run.
+
+**Never a silent drop.** A record the broker refuses, that times out (``message.timeout.ms``), or
+that cannot enter a local queue that stays full for ``queue_full_timeout`` seconds fails its result
+with :class:`~kafkabridge.errors.ProduceError` and reaches ``Hooks.on_produce_failed``.
+
+**Shutdown.** :meth:`Producer.close` flushes, then fails whatever could not be delivered in time. An
+open producer is closed (with ``EXIT_FLUSH_TIMEOUT``) when the interpreter exits normally (``atexit``:
+management commands, scripts, web servers) and when a Celery pool process shuts down
+(``worker_process_shutdown``, where billiard skips ``atexit``). A process killed by a signal it does
+not handle loses what was still queued: call ``flush()`` where your own code knows it is done.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from celery.signals import worker_process_shutdown
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Producer as KafkaProducer
+
+from .errors import ProduceError, SerializationError
+from .hooks import HookDispatcher
+from .message import from_millis
+from .settings import BridgeSettings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG: Mapping[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+"""librdkafka options every producer starts from; ``PRODUCER_CONFIG`` and ``config=`` go over them."""
+DEFAULT_QUEUE_FULL_TIMEOUT = 5.0
+"""Seconds ``send`` waits for room in librdkafka's local queue before it fails the result."""
+EXIT_FLUSH_TIMEOUT = 10.0
+"""Seconds a producer still open at process exit may take to deliver what it holds."""
+POLL_INTERVAL = 0.1
+"""Seconds the poll thread waits for a delivery report; bounds how late a late-registered callback runs."""
+
+Value = Any
+"""bytes (sent as they are), None (a tombstone), or anything ``json.dumps`` accepts (sent as JSON)."""
+HeaderInput = Mapping[str, "bytes | str | None"] | Iterable[tuple[str, "bytes | str | None"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Where a record landed. ``latency``: seconds from ``send`` to the broker's acknowledgement."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime | None
+    latency: float
+
+
+Callback = Callable[[Any], object]
+
+
+class SendResult:
+    """The fate of one ``send``: a small future. Callbacks run once, on the producer's poll thread."""
+
+    def __init__(self, topic: str, schedule: Callable[[Callable[[], None]], None]) -> None:
+        self.topic = topic
+        self._schedule = schedule
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._sent: Sent | None = None
+        self._error: BaseException | None = None
+        self._waiting: list[tuple[bool, Callback]] = []
+
+    def on_success(self, callback: Callable[[Sent], object]) -> SendResult:
+        """Call ``callback(sent)`` once the record is in Kafka (at once, on the poll thread, if it is already)."""
+        return self._add(True, callback)
+
+    def on_failure(self, callback: Callable[[BaseException], object]) -> SendResult:
+        """Call ``callback(error)`` once the record has failed for good."""
+        return self._add(False, callback)
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Sent:
+        """Wait up to ``timeout`` seconds: the :class:`Sent` metadata, or raise the failure
+        (:class:`~kafkabridge.errors.ProduceError`); :class:`TimeoutError` while still undecided."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"no delivery report for the record sent to {self.topic!r} within {timeout}s")
+        if self._error is not None:
+            raise self._error
+        assert self._sent is not None
+        return self._sent
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait like :meth:`result`; the failure, or None when the record was delivered."""
+        try:
+            self.result(timeout)
+        except TimeoutError:
+            raise
+        except BaseException as error:
+            return error
+        return None
+
+    def _add(self, on_success: bool, callback: Callback) -> SendResult:
+        with self._lock:
+            if not self._done.is_set():
+                self._waiting.append((on_success, callback))
+                return self
+        if on_success == (self._error is None):
+            self._schedule(lambda: self._run(callback))
+        return self
+
+    def _complete(self, sent: Sent | None, error: BaseException | None) -> None:
+        """Decide the result (once) and run the callbacks registered so far; called on the poll thread."""
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._sent, self._error = sent, error
+            self._done.set()
+            waiting, self._waiting = self._waiting, []
+        for on_success, callback in waiting:
+            if on_success == (error is None):
+                self._run(callback)
+
+    def _run(self, callback: Callback) -> None:
+        try:
+            callback(self._sent if self._error is None else self._error)
+        except Exception:
+            logger.exception("a send callback for %r raised; the other callbacks still run", self.topic)
+
+
+class Producer:
+    """Sends records to Kafka from any thread; see the module docstring for threads and shutdown.
+
+    ``settings`` default to the process's (``kafkabridge.configure``), and so do ``hooks``; ``config``
+    holds librdkafka options over ``DEFAULT_CONFIG`` and ``settings.producer_config``.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: BridgeSettings | None = None,
+        config: Mapping[str, Any] | None = None,
+        hooks: HookDispatcher | None = None,
+        queue_full_timeout: float = DEFAULT_QUEUE_FULL_TIMEOUT,
+    ) -> None:
+        if settings is None or hooks is None:
+            from . import runtime
+
+            wiring = runtime.current()
+            settings = settings or wiring.settings
+            hooks = hooks if hooks is not None else wiring.hooks
+        self.settings = settings
+        self._hooks = hooks
+        self._queue_full_timeout = queue_full_timeout
+        self.config = {"bootstrap.servers": settings.bootstrap_servers, **DEFAULT_CONFIG, **settings.producer_config, **(config or {})}
+        self._kafka = KafkaProducer(self.config)
+        self._room = threading.Event()
+        self._pending: list[Callable[[], None]] = []
+        self._pending_lock = threading.Lock()
+        self._unfinished = 0
+        self._idle = threading.Condition()
+        self._closing = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._poll_loop, name="kafkabridge-producer-poll", daemon=True)
+        self._thread.start()
+        _open_producers.add(self)
+        _install_exit_handlers()
+
+    def send(
+        self,
+        topic: str,
+        value: Value = None,
+        *,
+        key: str | bytes | None = None,
+        headers: HeaderInput | None = None,
+        partition: int | None = None,
+    ) -> SendResult:
+        """Queue one record; returns at once (or after at most ``queue_full_timeout`` while the local
+        queue is full). Raises :class:`~kafkabridge.errors.SerializationError`, and
+        :class:`~kafkabridge.errors.SchemaError` when ``topic`` has a schema the value does not match:
+        nothing was sent then."""
+        if self._closed:
+            raise ProduceError(topic, "the producer is closed")
+        payload = serialize_value(value)
+        options: dict[str, Any] = {"key": serialize_key(key), "headers": serialize_headers(headers)}
+        if partition is not None:
+            options["partition"] = partition
+        result = SendResult(topic, self._schedule)
+        started = time.monotonic()
+        with self._idle:
+            self._unfinished += 1
+        deadline = started + self._queue_full_timeout
+        while True:
+            self._room.clear()
+            try:
+                self._kafka.produce(topic, payload, on_delivery=lambda err, msg: self._delivered(result, started, err, msg), **options)
+                return result
+            except BufferError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._room.wait(min(remaining, POLL_INTERVAL))
+            except KafkaException as error:  # refused at once: unknown partition, record too large, fatal error
+                kafka_error = error.args[0] if error.args else None
+                problem = kafka_error.str() if isinstance(kafka_error, KafkaError) else str(error)
+                self._schedule(lambda: self._fail(result, ProduceError(topic, problem, kafka_error=kafka_error)))
+                return result
+        problem = f"the local queue stayed full for {self._queue_full_timeout:g}s (queue.buffering.max.messages/kbytes)"
+        self._schedule(lambda: self._fail(result, ProduceError(topic, problem)))
+        return result
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait until every record sent so far has its outcome and its callbacks ran; returns how
+        many are still undecided after ``timeout`` seconds (0: all done)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._unfinished:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._idle.wait(remaining)
+            return self._unfinished
+
+    def close(self, timeout: float = EXIT_FLUSH_TIMEOUT) -> None:
+        """Flush for up to ``timeout`` seconds, fail what is still undecided (purged, each result
+        and hook told), then stop the poll thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        left = self.flush(timeout)
+        if left:
+            logger.warning("closing a producer with %d undelivered record(s): they fail (purged)", left)
+            self._kafka.purge()
+            self.flush(5.0)  # the poll thread serves the purge's delivery reports
+        self._closing.set()
+        self._thread.join(5.0)
+        _open_producers.discard(self)
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        """Records sent and not yet decided."""
+        return self._unfinished
+
+    # -- the poll thread ------------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self._kafka.poll(POLL_INTERVAL)
+            except Exception:
+                logger.exception("polling the Kafka producer failed; polling on")
+            self._run_scheduled()
+        self._run_scheduled()
+
+    def _schedule(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the poll thread (at once on this thread if the poll thread has stopped)."""
+        if self._closing.is_set() and not self._thread.is_alive():
+            work()
+            return
+        with self._pending_lock:
+            self._pending.append(work)
+
+    def _run_scheduled(self) -> None:
+        with self._pending_lock:
+            work, self._pending = self._pending, []
+        for item in work:
+            item()
+
+    def _delivered(self, result: SendResult, started: float, error: KafkaError | None, message: Any) -> None:
+        """librdkafka's delivery report (on the poll thread); never raises into ``poll()``."""
+        self._room.set()
+        try:
+            if error is not None:
+                self._fail(result, ProduceError(result.topic, error.str(), kafka_error=error))
+                return
+            latency = message.latency()
+            latency = time.monotonic() - started if latency is None else latency
+            _, stamp = message.timestamp()
+            sent = Sent(message.topic(), message.partition(), message.offset(), from_millis(stamp if stamp > 0 else None), latency)
+            self._hooks.emit("on_produced", sent.topic, sent.partition, latency)
+            self._finish(result, sent, None)
+        except Exception:
+            logger.exception("handling a delivery report for %r failed", result.topic)
+
+    def _fail(self, result: SendResult, error: ProduceError) -> None:
+        logger.warning("%s", error)
+        self._hooks.emit("on_produce_failed", result.topic, error)
+        self._finish(result, None, error)
+
+    def _finish(self, result: SendResult, sent: Sent | None, error: BaseException | None) -> None:
+        result._complete(sent, error)
+        with self._idle:
+            self._unfinished -= 1
+            self._idle.notify_all()
+
+
+def serialize_value(value: Value) -> bytes | None:
+    """bytes as they are, None as a tombstone, anything else as compact UTF-8 JSON (no NaN/Infinity)."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as error:
+        raise SerializationError(f"a value of type {type(value).__name__}", f"not JSON-serialisable ({error}); pass bytes to send your own encoding") from error
+
+
+def serialize_key(key: str | bytes | None) -> bytes | None:
+    """str keys as UTF-8, bytes as they are, None for no key; anything else is refused (keys pick partitions)."""
+    if key is None or isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode("utf-8")
+    raise SerializationError(f"a key of type {type(key).__name__}", "keys must be str or bytes (convert it yourself: it decides the partition)")
+
+
+def serialize_headers(headers: HeaderInput | None) -> list[tuple[str, bytes | None]] | None:
+    """(name, value) pairs in order, repeats kept; str values as UTF-8."""
+    if headers is None:
+        return None
+    pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
+    out: list[tuple[str, bytes | None]] = []
+    for pair in pairs:
+        if not (isinstance(pair, Sequence) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise SerializationError(f"header {pair!r}", "headers are (str name, bytes | str | None value) pairs")
+        name, value = pair
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        elif value is not None and not isinstance(value, bytes):
+            raise SerializationError(f"header {name!r}", f"a value of type {type(value).__name__}; use bytes, str or None")
+        out.append((name, value))
+    return out
+
+
+# -- closing what is still open when the process ends ---------------------------------------------
+
+_open_producers: weakref.WeakSet[Producer] = weakref.WeakSet()
+_exit_handlers_installed = False
+
+
+def close_all(timeout: float = EXIT_FLUSH_TIMEOUT) -> None:
+    """Close every producer of this process that is still open (each flushes up to ``timeout``)."""
+    for producer in list(_open_producers):
+        try:
+            producer.close(timeout)
+        except Exception:
+            logger.exception("closing a producer at exit failed")
+
+
+def _install_exit_handlers() -> None:
+    global _exit_handlers_installed
+    if _exit_handlers_installed:
+        return
+    _exit_handlers_installed = True
+    atexit.register(close_all)
+    worker_process_shutdown.connect(_close_all_in_pool_process, weak=False, dispatch_uid="kafkabridge.producer.close_all")
+
+
+def _close_all_in_pool_process(**_: object) -> None:
+    close_all()

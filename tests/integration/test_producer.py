@@ -1,0 +1,188 @@
+"""Producer against real Kafka: callbacks with metadata, late registration, real failures, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient
+
+from kafkabridge import BridgeSettings, Hooks, ProduceError, Producer, Sent
+from kafkabridge.hooks import HookDispatcher
+from tests import support
+
+
+class RecordingHooks(Hooks):
+    def __init__(self) -> None:
+        self.produced: list[tuple[str, int, float]] = []
+        self.failed: list[tuple[str, BaseException]] = []
+
+    def on_produced(self, topic: str, partition: int, seconds: float) -> None:
+        self.produced.append((topic, partition, seconds))
+
+    def on_produce_failed(self, topic: str, error: BaseException) -> None:
+        self.failed.append((topic, error))
+
+
+class Calls:
+    """What callbacks received, and on which thread, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, label: str):  # type: ignore[no-untyped-def]
+        def callback(value: Any) -> None:
+            with self._lock:
+                self.seen.append((label, value, threading.current_thread().name))
+        return callback
+
+    def labels(self) -> list[str]:
+        return [label for label, _, _ in self.seen]
+
+
+@pytest.fixture
+def hooks() -> RecordingHooks:
+    return RecordingHooks()
+
+
+def producer_with(hooks: RecordingHooks, bootstrap: str = support.KAFKA, **config: Any) -> Producer:
+    return Producer(settings=BridgeSettings(bootstrap_servers=bootstrap), hooks=HookDispatcher([hooks]), config=config)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_success_callbacks_get_the_records_metadata_on_the_poll_thread(
+    ns: str, kafka_admin: AdminClient, hooks: RecordingHooks
+) -> None:
+    topic = f"{ns}.produced"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    calls = Calls()
+    with producer_with(hooks) as producer:
+        results = [
+            producer.send(topic, {"id": 1, "name": "café"}, key="1", headers=[("origin", "test"), ("raw", b"\x00\xff")])
+            .on_success(calls("ok-1")).on_failure(calls("failed-1")),
+            producer.send(topic, b"\x00raw bytes", key=b"\xff2").on_success(calls("ok-2")),
+            producer.send(topic, "text", key=None).on_success(calls("ok-3")),
+        ]
+        sent = [result.result(timeout=30) for result in results]
+        assert producer.flush(10) == 0
+
+    assert calls.labels() == ["ok-1", "ok-2", "ok-3"]
+    assert {thread for _, _, thread in calls.seen} == {"kafkabridge-producer-poll"}
+    assert [value for _, value, _ in calls.seen] == sent
+    assert [(s.topic, s.partition, s.offset) for s in sent] == [(topic, 0, 0), (topic, 0, 1), (topic, 0, 2)]
+    assert all(isinstance(s, Sent) and s.timestamp is not None and 0 < s.latency < 30 for s in sent)
+    assert [(t, p) for t, p, _ in hooks.produced] == [(topic, 0)] * 3 and not hooks.failed
+    in_kafka = support.read_topic(topic, partitions=1)
+    assert in_kafka == {
+        f"{topic}/0@0": (b"1", '{"id":1,"name":"café"}'.encode()),
+        f"{topic}/0@1": (b"\xff2", b"\x00raw bytes"),
+        f"{topic}/0@2": (None, b'"text"'),
+    }
+
+
+def test_a_callback_registered_after_completion_runs_exactly_once(ns: str, kafka_admin: AdminClient, hooks: RecordingHooks) -> None:
+    topic = f"{ns}.late"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    calls = Calls()
+    with producer_with(hooks) as producer:
+        result = producer.send(topic, {"late": True}).on_success(calls("early"))
+        sent = result.result(timeout=30)
+        result.on_success(calls("late")).on_failure(calls("never"))
+        support.wait_until(lambda: "late" in calls.labels(), timeout=5, what="the late callback")
+        result.on_success(calls("later"))
+        support.wait_until(lambda: "later" in calls.labels(), timeout=5, what="the second late callback")
+        producer.send(topic, {"after": True}).result(timeout=30)  # more delivery reports served meanwhile
+        assert producer.flush(10) == 0
+    assert calls.labels() == ["early", "late", "later"]
+    assert all(value == sent and thread == "kafkabridge-producer-poll" for _, value, thread in calls.seen)
+
+
+def test_a_topic_the_broker_does_not_have_fails_once_with_its_error(ns: str, kafka_admin: AdminClient, hooks: RecordingHooks) -> None:
+    topic = f"{ns}.does-not-exist"  # scripts/services runs Kafka with auto.create.topics.enable=false
+    calls = Calls()
+    with producer_with(hooks, **{"topic.metadata.propagation.max.ms": 1000, "message.timeout.ms": 20000}) as producer:
+        result = producer.send(topic, {"id": 1}, key="1").on_success(calls("ok")).on_failure(calls("failed"))
+        with pytest.raises(ProduceError) as raised:
+            result.result(timeout=30)
+        result.on_failure(calls("failed-late"))
+        support.wait_until(lambda: len(calls.seen) == 2, timeout=5, what="the late failure callback")
+        assert producer.flush(10) == 0
+
+    error = raised.value
+    assert error.kafka_error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+    assert calls.labels() == ["failed", "failed-late"] and all(value is error for _, value, _ in calls.seen)
+    assert [(t, e) for t, e in hooks.failed] == [(topic, error)] and not hooks.produced
+    assert topic not in kafka_admin.list_topics(timeout=10).topics
+
+
+def test_a_broker_that_is_not_there_fails_the_result_when_the_message_times_out(hooks: RecordingHooks) -> None:
+    calls = Calls()
+    with producer_with(hooks, f"127.0.0.1:{closed_port()}", **{"message.timeout.ms": 1500}) as producer:
+        result = producer.send("orders", {"id": 1}).on_failure(calls("failed")).on_success(calls("ok"))
+        with pytest.raises(ProduceError, match="timed out") as raised:
+            result.result(timeout=30)
+        assert producer.flush(10) == 0
+    assert raised.value.kafka_error.code() == KafkaError._MSG_TIMED_OUT
+    assert calls.labels() == ["failed"]
+    assert [t for t, _ in hooks.failed] == ["orders"]
+
+
+def test_a_full_local_queue_fails_the_result_after_the_bound_never_dropping_silently(hooks: RecordingHooks) -> None:
+    producer = Producer(
+        settings=BridgeSettings(bootstrap_servers=f"127.0.0.1:{closed_port()}"), hooks=HookDispatcher([hooks]),
+        config={"queue.buffering.max.messages": 1, "message.timeout.ms": 60000}, queue_full_timeout=0.5,
+    )
+    first = producer.send("orders", b"fills the queue")
+    second = producer.send("orders", b"finds it full")
+    with pytest.raises(ProduceError, match="local queue stayed full"):
+        second.result(timeout=10)
+    assert not first.done()
+    producer.close(timeout=0.5)  # the first is purged: it fails too, and says so
+    with pytest.raises(ProduceError, match="[Pp]urge"):
+        first.result(timeout=1)
+    assert len(hooks.failed) == 2
+
+
+def test_a_callback_that_raises_is_logged_and_the_others_still_run(
+    ns: str, kafka_admin: AdminClient, hooks: RecordingHooks, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = f"{ns}.raising"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    calls = Calls()
+
+    def explode(_: Sent) -> None:
+        raise RuntimeError("a broken callback")
+
+    with caplog.at_level(logging.ERROR, logger="kafkabridge.producer"), producer_with(hooks) as producer:
+        result = producer.send(topic, {"id": 1}).on_success(calls("before")).on_success(explode).on_success(calls("after"))
+        result.result(timeout=30)
+        result.on_success(explode).on_success(calls("late"))
+        support.wait_until(lambda: "late" in calls.labels(), timeout=5, what="the callback after a late raising one")
+    assert calls.labels() == ["before", "after", "late"]
+    broken = [r for r in caplog.records if r.exc_info and "a broken callback" in str(r.exc_info[1])]
+    assert len(broken) == 2
+
+
+def test_a_process_that_exits_without_flushing_still_delivers(ns: str, kafka_admin: AdminClient) -> None:
+    topic = f"{ns}.at-exit"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    script = (
+        "import sys; from kafkabridge import BridgeSettings, Producer; from kafkabridge.hooks import HookDispatcher\n"
+        f"p = Producer(settings=BridgeSettings(bootstrap_servers={support.KAFKA!r}), hooks=HookDispatcher(), config={{'linger.ms': 3000}})\n"
+        f"p.send({topic!r}, {{'bye': True}}, key='k')\n"
+        "sys.exit(0)\n"  # no flush: the atexit handler delivers it
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60, cwd=support.ROOT)
+    assert support.read_topic(topic, partitions=1, timeout=10) == {f"{topic}/0@0": (b"k", b'{"bye":true}')}

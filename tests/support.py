@@ -12,7 +12,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from urllib.parse import urlsplit
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -25,6 +25,8 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # tests/settings.py puts the defaults of these into the environment; the fallbacks are the same defaults.
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kafkabridge_test")
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")
+KAFKA_CLUSTER = os.environ.get("KAFKA_CLUSTER_BOOTSTRAP_SERVERS", "127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194")
+"""The on-demand three-broker cluster (``scripts/services up kafka-cluster``); its ports are consecutive."""
 
 T = TypeVar("T")
 
@@ -128,28 +130,35 @@ class ServiceProcess:
         return "\n".join(self.log().splitlines()[-lines:])
 
 
-def process_env(ns: str) -> dict[str, str]:
-    return {**os.environ, "KBTEST_NS": ns, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1"}
+def process_env(ns: str, *, settings: str = "tests.settings", extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker or bridge process: this test's namespace, the Django ``settings``
+    module (tests/fault uses its own), and ``extra`` variables."""
+    return {**os.environ, "KBTEST_NS": ns, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1", **(extra or {})}
 
 
-def start_worker(ns: str, log_dir: Path, concurrency: int = 2) -> ServiceProcess:
+def start_worker(ns: str, log_dir: Path, concurrency: int = 2, *, env: Mapping[str, str] | None = None) -> ServiceProcess:
+    """A prefork worker on the queue ``ns``; ``env`` replaces :func:`process_env` (each start logs to its own file)."""
+    index = len(list(log_dir.glob(f"worker-{ns}*.log")))
     worker = ServiceProcess(
         "worker",
         [str(BIN / "celery"), "-A", "dashboard", "worker", "-l", "info", "-P", "prefork", "-c", str(concurrency),
-         "-Q", ns, "-n", f"{ns}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        process_env(ns),
-        log_dir / f"worker-{ns}.log",
+         "-Q", ns, "-n", f"{ns}-{index}@%h" if index else f"{ns}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        dict(env) if env is not None else process_env(ns),
+        log_dir / (f"worker-{ns}-{index}.log" if index else f"worker-{ns}.log"),
     )
     worker.wait_for_log(r"ready\.", timeout=60)
     return worker
 
 
-def start_bridge(ns: str, topics: Iterable[str], log_dir: Path, *, group_id: str | None = None) -> ServiceProcess:
+def start_bridge(
+    ns: str, topics: Iterable[str], log_dir: Path, *, group_id: str | None = None, env: Mapping[str, str] | None = None
+) -> ServiceProcess:
+    """A ``runbridge`` process for ``topics``; ``env`` replaces :func:`process_env`."""
     argv = [sys.executable, "manage.py", "runbridge", "--group-id", group_id or ns]
     for topic in topics:
         argv += ["--topic", topic]
     index = len(list(log_dir.glob(f"bridge-{ns}-*.log")))
-    return ServiceProcess("bridge", argv, process_env(ns), log_dir / f"bridge-{ns}-{index}.log")
+    return ServiceProcess("bridge", argv, dict(env) if env is not None else process_env(ns), log_dir / f"bridge-{ns}-{index}.log")
 
 
 def create_topics(admin: AdminClient, names: Iterable[str], partitions: int = 3) -> None:
@@ -235,12 +244,16 @@ def end_offsets(topic: str, partitions: int = 3) -> dict[int, int]:
 _PORTS = {  # service → (its KB_* port variable of scripts/services, the port the suite uses)
     "redis": ("KB_REDIS_PORT", lambda: urlsplit(BROKER_URL).port or 6379),
     "postgres": ("KB_PG_PORT", lambda: urlsplit(DATABASE_URL).port or 5432),
+    "kafka": ("KB_KAFKA_PORT", lambda: int(KAFKA.split(",")[0].rsplit(":", 1)[1])),
+    "kafka-cluster": ("KB_KAFKA_CLUSTER_PORT", lambda: int(KAFKA_CLUSTER.split(",")[0].rsplit(":", 1)[1])),
 }
 
 
 @contextmanager
-def outage(service: str) -> Iterator[None]:
-    """``service`` ("redis": the Celery broker, or "postgres") is down inside the block, up again after it.
+def outage(service: str, *, lose_data: bool = False) -> Iterator[None]:
+    """``service`` ("redis": the Celery broker, "postgres" or "kafka") is down inside the block, up again after it.
+
+    ``lose_data`` (Redis only): it comes back without its data, as after losing its disk.
 
     On a machine shared with other test runs, give outage tests services of their own::
 
@@ -252,28 +265,63 @@ def outage(service: str) -> Iterator[None]:
     """
     control_service("down", service)
     try:
+        if lose_data:
+            control_service("wipe", service)
         yield
     finally:
         control_service("up", service)
+
+
+@contextmanager
+def killed(service: str) -> Iterator[None]:
+    """``service`` ("kafka", "redis" or "kafka-cluster/N") dies by kill -9 at the start of the block and is
+    started again after it, whatever happened inside."""
+    control_service("kill", service)
+    try:
+        yield
+    finally:
+        control_service("up", service.split("/")[0])
+
+
+@contextmanager
+def frozen(service: str) -> Iterator[None]:
+    """``service`` ("redis", "kafka" or "kafka-cluster/N") is stopped by SIGSTOP inside the block and resumed after it."""
+    control_service("freeze", service)
+    try:
+        yield
+    finally:
+        control_service("thaw", service)
 
 
 def control_service(action: str, service: str) -> None:
     """``scripts/services <action> <service>`` on the instance this run uses (its KB_* variables pass through).
 
     Refuses when KB_*_PORT names another port than the suite's URLs, so a test never stops a service
-    that it does not use (another engineer's, for example), and checks that the port really closed or opened.
+    that it does not use (another engineer's, for example), and checks that the port really closed or
+    opened. ``service`` may name one node of the cluster: ``kafka-cluster/2``.
     """
-    variable, port_of = _PORTS[service]
+    name, _, node = service.partition("/")
+    variable, port_of = _PORTS[name]
     port = port_of()
     if os.environ.get(variable, str(port)) != str(port):
-        raise AssertionError(f"{variable}={os.environ[variable]} but the suite uses port {port} for {service}: refusing to stop it")
+        raise AssertionError(f"{variable}={os.environ[variable]} but the suite uses port {port} for {name}: refusing to touch it")
     result = subprocess.run([str(SERVICES), action, service], env={**os.environ, variable: str(port)}, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, f"scripts/services {action} {service} failed:\n{result.stdout}{result.stderr}"
-    wait_until(lambda: port_open(port) == (action == "up"), timeout=60,
-               what=f"{service} on port {port} to be {action} (is KB_STATE_DIR the one that started it?)")
+    if action in ("up", "down", "kill"):
+        ports = [port + int(node) - 1] if node else [port + i for i in range(3)] if name == "kafka-cluster" else [port]
+        wait_until(lambda: all(port_open(p) == (action == "up") for p in ports), timeout=60,
+                   what=f"{service} on port(s) {ports} to be {action} (is KB_STATE_DIR the one that started it?)")
 
 
 def port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process ``pid`` (a prefork worker's pool processes), from /proc."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []

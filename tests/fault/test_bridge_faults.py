@@ -1,0 +1,95 @@
+"""The bridge dies, stops or shares its partitions mid-stream: nothing is lost, commits stay behind unfinished work.
+
+Scenarios 1 (kill -9 between publish and commit), 2 (SIGTERM: zero duplicates) and 8 (a second
+bridge joins and leaves: rebalances, zero duplicates).
+"""
+
+from __future__ import annotations
+
+import signal
+
+from tests import support
+from tests.fault.app import plan
+from tests.fault.rig import Rig
+
+N = 600
+RATE = 60.0
+MID_STREAM = N // 6
+"""Outcomes after which the fault lands: the producer is still going."""
+
+
+def uncommitted(rig: Rig, topic: str) -> list[str]:
+    """Acknowledged messages at or after their partition's committed offset: read again by the next owner."""
+    assert rig.run is not None
+    committed = support.committed_offsets(rig.ns, topic)
+    return [m for m, ack in rig.run.producing.acked.items() if ack.offset >= max(committed.get(ack.partition, 0), 0)]
+
+
+def test_a_bridge_killed_between_publish_and_commit_loses_nothing(rig: Rig, report) -> None:
+    # Given a stream under way, with published messages whose outcome is not committed yet
+    topic = rig.topic("fault")
+    rig.start_worker()
+    bridge = rig.start_bridge(topic)
+    run = rig.stream(topic, n=N, rate=RATE, max_attempts=plan.POLICY.max_attempts)
+    run.wait_for_outcomes(MID_STREAM)
+
+    # When the bridge is killed with kill -9 and another one takes over
+    run.mark_fault()
+    bridge.signal(signal.SIGKILL)
+    bridge.process.wait(10)
+    read_again = uncommitted(rig, topic)
+    assert read_again, "the kill must land while published work is uncommitted"
+    rig.start_bridge(topic)
+
+    # Then every message reaches its outcome; only messages uncommitted at the kill may run twice
+    figures = rig.settle(run)
+    figures.notes["uncommitted_at_kill"] = len(read_again)
+    report(1, "kill -9 of the bridge between publish and commit loses nothing", "bridge kill -9, restarted", figures)
+    figures.assert_sound(duplicates=len(read_again))
+
+
+def test_a_bridge_stopped_with_sigterm_loses_nothing_and_duplicates_nothing(rig: Rig, report) -> None:
+    # Given a stream under way
+    topic = rig.topic("fault")
+    rig.start_worker()
+    bridge = rig.start_bridge(topic)
+    run = rig.stream(topic, n=N, rate=RATE, max_attempts=plan.POLICY.max_attempts)
+    run.wait_for_outcomes(MID_STREAM)
+
+    # When the bridge is stopped with SIGTERM, and another one starts once it is gone
+    run.mark_fault()
+    bridge.signal(signal.SIGTERM)
+    assert bridge.process.wait(60) == 0
+    rig.start_bridge(topic)
+
+    # Then nothing is lost and no handler ran twice
+    figures = rig.settle(run)
+    report(2, "SIGTERM of the bridge loses nothing and duplicates nothing", "bridge SIGTERM, restarted", figures)
+    figures.assert_sound(duplicates=0)
+    assert "bridge closed" in bridge.log()
+
+
+def test_a_second_bridge_joining_and_leaving_loses_nothing_and_duplicates_nothing(rig: Rig, report) -> None:
+    # Given a stream under way with one bridge
+    topic = rig.topic("fault")
+    rig.start_worker()
+    first = rig.start_bridge(topic)
+    run = rig.stream(topic, n=N, rate=RATE, max_attempts=plan.POLICY.max_attempts)
+    run.wait_for_outcomes(MID_STREAM)
+
+    # When a second bridge joins (partitions move to it), then leaves with SIGTERM (they move back)
+    run.mark_fault()
+    second = rig.start_bridge(topic)
+    second.wait_for_log(rf"assigned {topic}\[", timeout=60)
+    first.wait_for_log(r"revoked", timeout=60)
+    joined = len(run.finished_ids())
+    support.wait_until(lambda: len(run.finished_ids()) >= joined + N // 10, timeout=60, what="both bridges to make progress")
+    second.signal(signal.SIGTERM)
+    assert second.process.wait(60) == 0
+
+    # Then nothing is lost and no handler ran twice across both rebalances
+    figures = rig.settle(run)
+    report(8, "A second bridge joining and leaving (two rebalances) loses nothing and duplicates nothing",
+           "second bridge joins, then SIGTERM", figures)
+    figures.assert_sound(duplicates=0)
+    assert first.alive()

@@ -9,10 +9,12 @@ Define a handler::
         order = message.json()
 """
 
-from .consumer.bridge import Bridge, build_bridge
+from .consumer.bridge import Bridge
+from .consumer.build import build_bridge
 from .dead_letter import DeadLetterRecord, DeadLetterStore
 from .errors import (
-    ConfigurationError, GiveUp, KafkaBridgeError, PoisonMessage, ProduceError, PublishError, SerializationError,
+    ConfigurationError, GiveUp, KafkaBridgeError, PoisonMessage, ProduceError, PublishError, SchemaError,
+    SerializationError,
 )
 from .worker.handler import HandlerTask, kafka_handler
 from .hooks import Hooks
@@ -42,6 +44,7 @@ __all__ = [
     "Producer",
     "PublishError",
     "RetryPolicy",
+    "SchemaError",
     "SendResult",
     "Sent",
     "SerializationError",

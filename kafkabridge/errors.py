@@ -60,3 +60,15 @@ class ProduceError(KafkaBridgeError):
         self.problem = problem
         self.kafka_error = kafka_error
 
+
+
+class SchemaError(GiveUp):
+    """A message does not match its topic's JSON Schema: dead-lettered at once, never retried.
+
+    ``path`` is where in the document it fails (``$.lines[0].qty``), ``problem`` what is wrong there.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"schema: {path}: {problem}")
+        self.path = path
+        self.problem = problem

@@ -42,6 +42,7 @@ from confluent_kafka import Producer as KafkaProducer
 from .errors import ProduceError, SerializationError
 from .hooks import HookDispatcher
 from .message import from_millis
+from .schema import schema_for
 from .settings import BridgeSettings
 
 logger = logging.getLogger(__name__)
@@ -202,6 +203,9 @@ class Producer:
         options: dict[str, Any] = {"key": serialize_key(key), "headers": serialize_headers(headers)}
         if partition is not None:
             options["partition"] = partition
+        schema = schema_for(self.settings, topic)
+        if schema is not None:
+            schema.check_value(payload)
         result = SendResult(topic, self._schedule)
         started = time.monotonic()
         with self._idle:

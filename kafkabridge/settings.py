@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigurationError
 from .ratelimit.limits import Limit
+from .schema import Schema
 
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 DEFAULT_GROUP_ID = "kafkabridge"
@@ -95,6 +96,9 @@ class BridgeSettings:
     """Redis of the shared token buckets; None: the Celery broker's URL (which must then be Redis)."""
     producer_config: Mapping[str, Any] = field(default_factory=dict)
     """Extra librdkafka options of :class:`kafkabridge.Producer` (over its defaults: idempotent, ``acks=all``)."""
+    schemas: Mapping[str, Any] = field(default_factory=dict)
+    """Topic → JSON Schema (a dict, or a JSON file's path) its messages must match: checked by the handler
+    task before the handler runs (a mismatch is dead-lettered at once) and by ``Producer.send``."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -106,6 +110,7 @@ class BridgeSettings:
                 f"COMMIT_AFTER must be {COMMIT_AFTER_COMPLETION!r} or {COMMIT_AFTER_PUBLISH!r}, got {self.commit_after!r}"
             )
         self.topic_limits()  # refuse a malformed limit at start-up, not at the first message
+        self.topic_schemas()  # the same for a malformed schema or a missing schema file
         for name in ("poll_timeout", "commit_interval", "shutdown_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name.upper()} must be a positive number of seconds")
@@ -113,6 +118,10 @@ class BridgeSettings:
     def topic_limits(self) -> dict[str, Limit]:
         """``rate_limits`` as :class:`~kafkabridge.ratelimit.limits.Limit` objects (checked here)."""
         return {topic: options if isinstance(options, Limit) else Limit.from_mapping(options) for topic, options in self.rate_limits.items()}
+
+    def topic_schemas(self) -> dict[str, Schema]:
+        """``schemas`` compiled (once per process, see :mod:`kafkabridge.schema`)."""
+        return {topic: Schema.load(declared) for topic, declared in self.schemas.items()}
 
     @property
     def tracks_completion(self) -> bool:

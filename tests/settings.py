@@ -10,6 +10,7 @@ The defaults are put into the environment, so the worker and bridge processes se
 """
 
 import os
+from pathlib import Path
 
 import dj_database_url
 
@@ -32,4 +33,6 @@ KAFKABRIDGE = {
     "POLL_TIMEOUT": 0.2,
     # A killed bridge's partitions move to its successor after this long (the broker's minimum).
     "CONSUMER_CONFIG": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+    # The JSON Schema of the test handler tests.app.tasks.handles_valid_orders (a file, as a project would keep it).
+    "SCHEMAS": {f"{os.environ.get('KBTEST_NS', 'kbtest')}.validated": str(Path(__file__).parent / "app" / "schemas" / "order.json")},
 }

@@ -21,10 +21,11 @@ from .. import runtime
 from ..backoff import store_outage_delay
 from ..checks import countdown_room
 from ..dead_letter.record import DeadLetterRecord
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, SchemaError
 from ..message import Message
 from ..registry import HandlerRegistry, Route, handlers
 from ..retry_policy import DeadLetterNow, RetryLater, RetryPolicy
+from ..schema import check_message
 from ..completion import Begin
 from ..ratelimit.limits import Limit
 from ..wire import Delivery, Step, decode_envelope
@@ -109,7 +110,11 @@ class HandlerTask(Task):
         hooks.emit("on_handler_started", message, self.name)
         started = time.monotonic()
         try:
+            check_message(runtime.current().settings, message)  # its topic's JSON Schema, if it has one
             self.kafka_function(message)
+        except SchemaError as error:  # dead-lettered at once, the reason "schema: <path>: <problem>"
+            self._dead_letter(self._record(message, error.reason, error, delivery, datetime.now(timezone.utc)), delivery, tracking)
+            return
         except Exception as error:
             self._after_failure(message, error, delivery, tracking)
             return

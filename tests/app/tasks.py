@@ -75,3 +75,10 @@ def too_slow(message: Message) -> None:
     import time
 
     time.sleep(10)  # past the soft limit (1.8 s): SoftTimeLimitExceeded is raised in here
+
+
+@kafka_handler(topic("validated"), retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5))
+def handles_valid_orders(message: Message) -> None:
+    """Its topic has a JSON Schema (tests/settings.py SCHEMAS): only orders that match it get here."""
+    recorder.record_attempt(message)
+    recorder.record_handled(message, id=message.json()["id"])

@@ -20,34 +20,25 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from dataclasses import replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Protocol, Sequence
+from typing import Any, Callable, Collection, Mapping, Protocol, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from redis.exceptions import RedisError
 
-from ..checks import check_visibility_timeout
 from ..errors import ConfigurationError, PublishError
 from ..hooks import HookDispatcher
 from ..message import Message
-from ..completion import DEFAULT_RUN_SECONDS, ledger_for
-from ..ratelimit.limiter import limiter_for
-from ..registry import Route, handlers
 from ..settings import BridgeSettings
 from ..wire import FIRST_DELIVERY, Delivery
 from .completion import CompletionTracking, InFlightBound, Lost, new_token
 from .flow_control import BrokerOutage, Cause, FlowControl, Holds, next_look
+from .lag import LagProbe
 from .offsets import OffsetTracker, PartitionKey
 from .pending import PendingMessages, partition_of
-from .rate_limit import PartitionRateLimit
-from .publisher import CeleryPublisher
 from .records import describe, keys, to_message, topic_partitions
 
-if TYPE_CHECKING:
-    from celery import Celery
-
-__all__ = ["Bridge", "Publisher", "build_bridge", "to_message"]
+__all__ = ["Bridge", "Publisher", "to_message"]
 
 logger = logging.getLogger(__name__)
 client_logger = logging.getLogger("kafkabridge.librdkafka")
@@ -73,7 +64,7 @@ Clock = Callable[[], float]
 
 
 class Publisher(Protocol):
-    """What the loop needs of a publisher: :class:`CeleryPublisher`, or a test's fake."""
+    """What the loop needs of a publisher: :class:`~kafkabridge.consumer.publisher.CeleryPublisher`, or a test's fake."""
 
     def publish(self, messages: Sequence[Message], delivery: Delivery = FIRST_DELIVERY) -> None: ...
 
@@ -121,6 +112,7 @@ class Bridge:
         self._positions: dict[PartitionKey, int] = {}
         """Per partition, the offset after the last message consume() returned."""
         self._next_lag = 0.0
+        self._lag = LagProbe(report=self._report_once)
         self._started_at = self._last_commit = self._last_progress_log = self._clock()
         self._next_waiting_log = self._started_at + WAITING_LOG_INTERVAL
         self._reported_errors: dict[str, float] = {}
@@ -298,23 +290,13 @@ class Bridge:
         self._hooks.emit("on_redispatched", messages, [entry.reason for entry in lost])
 
     def _measure_lag(self) -> None:
-        """Every ``LAG_INTERVAL`` seconds: messages behind the log's end per assigned partition, held ones
-        included, from the broker's high watermark (a paused partition fetches nothing, so the cached
-        watermark would go stale). Flow control (the lag-adaptive rate) and the hooks get it."""
+        """Every ``LAG_INTERVAL`` seconds: each assigned partition's lag, to flow control (the lag-adaptive
+        rate) and the hooks."""
         now = self._clock()
         if now < self._next_lag or not self._assigned:
             return
         self._next_lag = now + LAG_INTERVAL
-        held = self._pending.counts(self._assigned)
-        lags = {}
-        for topic, partition in sorted(self._assigned):
-            try:
-                _, high = self._kafka.get_watermark_offsets(TopicPartition(topic, partition), timeout=1.0)
-            except KafkaException as error:
-                self._report_once(f"lag:{topic}", "could not read the end of %s[%d] (%s); its lag is unknown", topic, partition, error.args[0])
-                continue
-            position = self._positions.get((topic, partition), self._committed.get((topic, partition), high))
-            lags[(topic, partition)] = max(0, high - position) + held[(topic, partition)]
+        lags = self._lag.measure(self._kafka, self._assigned, self._positions, self._pending.counts(self._assigned))
         if lags:
             self._flow.lag(lags, now)
             self._hooks.emit("on_partition_lag", lags)
@@ -555,45 +537,3 @@ class _ClientLog:
 
     def log(self, level: int, template: str, *args: Any) -> None:
         client_logger.log(logging.DEBUG if self.quiet else level, template, *args)
-
-
-def build_bridge(
-    app: Celery,
-    settings: BridgeSettings,
-    *,
-    topics: Sequence[str] = (),
-    group_id: str | None = None,
-    hooks: HookDispatcher | None = None,
-) -> Bridge:
-    """A bridge for ``topics`` (default: the settings', else every topic with a handler), checked before it runs.
-
-    Imports the Celery app's task modules so that every ``@kafka_handler`` has registered its topic.
-    """
-    app.loader.import_default_modules()
-    if group_id:
-        settings = replace(settings, group_id=group_id)
-    routes = handlers.routes_for(topics or settings.topics)
-    check_visibility_timeout(app, routes.values())
-    publisher = CeleryPublisher(app, routes, queue=settings.queue)
-    completion = _completion_tracking(app, settings, routes) if settings.tracks_completion else None
-    return Bridge(
-        settings=settings, topics=list(routes), publisher=publisher, hooks=hooks, completion=completion,
-        causes=_rate_limits(app, settings, routes, hooks),
-    )
-
-
-def _rate_limits(app: Celery, settings: BridgeSettings, routes: Mapping[str, Route], hooks: HookDispatcher | None) -> list[Cause]:
-    limits = {topic: limit for topic, limit in settings.topic_limits().items() if topic in routes}
-    if not limits:
-        return []
-    limiter = limiter_for("bridge", url=settings.rate_limit_redis_url, broker_url=str(app.conf.broker_url or ""), hooks=hooks)
-    return [PartitionRateLimit(limiter, settings.group_id, limits)]
-
-
-def _completion_tracking(app: Celery, settings: BridgeSettings, routes: Mapping[str, Route]) -> CompletionTracking:
-    ledger = ledger_for(settings.group_id, url=settings.completion_redis_url, broker_url=str(app.conf.broker_url or ""))
-    timeouts = {}
-    for topic, route in routes.items():
-        time_limit = float(route.time_limit or app.conf.task_time_limit or DEFAULT_RUN_SECONDS)
-        timeouts[topic] = route.completion_timeout or route.default_completion_timeout(time_limit)
-    return CompletionTracking(ledger, timeouts=timeouts)

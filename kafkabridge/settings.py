@@ -27,6 +27,8 @@ DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 """Seconds a stopping bridge keeps trying to publish what it already consumed before it closes."""
 DEFAULT_MAX_IN_FLIGHT = 1000
 """Messages per partition published and not yet final; at the bound the partition is held."""
+DEFAULT_METRICS_ADDRESS = "0.0.0.0"
+"""Where ``/metrics`` listens when ``METRICS_PORT`` is set (every interface, as Prometheus exporters do)."""
 COMMIT_AFTER_COMPLETION = "completion"
 """Commit a partition's offset only below its first message without a final outcome (the default)."""
 COMMIT_AFTER_PUBLISH = "publish"
@@ -38,6 +40,7 @@ ENVIRONMENT_OVERRIDES = {
     "KAFKABRIDGE_GROUP_ID": "group_id",
     "KAFKABRIDGE_GROUP_INSTANCE_ID": "group_instance_id",
     "KAFKABRIDGE_COMMIT_AFTER": "commit_after",
+    "KAFKABRIDGE_METRICS_PORT": "metrics_port",
 }
 """Environment variables that win over the mapping, and the option each one sets."""
 
@@ -96,6 +99,11 @@ class BridgeSettings:
     """Redis of the shared token buckets; None: the Celery broker's URL (which must then be Redis)."""
     producer_config: Mapping[str, Any] = field(default_factory=dict)
     """Extra librdkafka options of :class:`kafkabridge.Producer` (over its defaults: idempotent, ``acks=all``)."""
+    metrics_port: int | None = None
+    """Port of Prometheus' ``/metrics`` in ``runbridge`` and in a Celery worker's main process; None: not served.
+    Needs ``kafkabridge.observability.metrics.PrometheusHooks`` in ``hooks`` (docs/observability.md)."""
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
+    """Address ``/metrics`` listens on."""
     schemas: Mapping[str, Any] = field(default_factory=dict)
     """Topic → JSON Schema (a dict, or a JSON file's path) its messages must match: checked by the handler
     task before the handler runs (a mismatch is dead-lettered at once) and by ``Producer.send``."""
@@ -111,6 +119,8 @@ class BridgeSettings:
             )
         self.topic_limits()  # refuse a malformed limit at start-up, not at the first message
         self.topic_schemas()  # the same for a malformed schema or a missing schema file
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise ConfigurationError(f"METRICS_PORT must be a port number (1-65535) or None, got {self.metrics_port}")
         for name in ("poll_timeout", "commit_interval", "shutdown_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name.upper()} must be a positive number of seconds")
@@ -144,5 +154,5 @@ class BridgeSettings:
         environ = os.environ if environ is None else environ
         for variable, name in ENVIRONMENT_OVERRIDES.items():
             if environ.get(variable):
-                values[name] = environ[variable]
+                values[name] = int(environ[variable]) if name == "metrics_port" else environ[variable]
         return cls(**values)

@@ -36,3 +36,10 @@ KAFKABRIDGE = {
     # The JSON Schema of the test handler tests.app.tasks.handles_valid_orders (a file, as a project would keep it).
     "SCHEMAS": {f"{os.environ.get('KBTEST_NS', 'kbtest')}.validated": str(Path(__file__).parent / "app" / "schemas" / "order.json")},
 }
+
+# Metrics tests start bridges and workers with KAFKABRIDGE_METRICS_PORT (read by BridgeSettings): they then
+# record and serve Prometheus metrics. KBTEST_MAX_IN_FLIGHT holds a partition at that many messages in flight.
+if os.environ.get("KAFKABRIDGE_METRICS_PORT"):
+    KAFKABRIDGE["HOOKS"] = [*KAFKABRIDGE["HOOKS"], "kafkabridge.observability.metrics.PrometheusHooks"]
+if os.environ.get("KBTEST_MAX_IN_FLIGHT"):
+    KAFKABRIDGE["MAX_IN_FLIGHT"] = int(os.environ["KBTEST_MAX_IN_FLIGHT"])

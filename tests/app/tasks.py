@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafkabridge import GiveUp, Message, RetryPolicy, kafka_handler
+from kafkabridge import GiveUp, Message, Producer, RetryPolicy, kafka_handler
 
 from . import recorder
 from .recorder import topic
@@ -82,3 +82,32 @@ def handles_valid_orders(message: Message) -> None:
     """Its topic has a JSON Schema (tests/settings.py SCHEMAS): only orders that match it get here."""
     recorder.record_attempt(message)
     recorder.record_handled(message, id=message.json()["id"])
+
+
+_producer: Producer | None = None
+
+
+def forwarder() -> Producer:
+    """One Producer per worker process, made at its first use (after the fork)."""
+    global _producer
+    if _producer is None:
+        _producer = Producer()
+    return _producer
+
+
+@kafka_handler(topic("forwards"), retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5))
+def forwards(message: Message) -> None:
+    """Sends each message on to topic("forwarded") with kafkabridge's Producer and waits for Kafka's answer."""
+    forwarder().send(topic("forwarded"), message.value, key=message.key).result(timeout=30)
+    recorder.record_handled(message)
+
+
+@kafka_handler(topic("held"), retry=RetryPolicy(max_attempts=1))
+def waits_for_release(message: Message) -> None:
+    """Returns once the test sets the key ``released`` (or after 60 s, so that a failed test does not hang)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while not recorder.client().exists(recorder.key("released")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    recorder.record_handled(message)

@@ -25,5 +25,9 @@ class Command(BaseCommand):
             bridge = build_bridge(runtime.celery_app(), wiring.settings, topics=topic, group_id=group_id, hooks=wiring.hooks)
         except KafkaBridgeError as error:
             raise CommandError(str(error)) from error
+        if wiring.settings.metrics_port is not None:
+            from kafkabridge.observability.metrics import serve_metrics
+
+            serve_metrics(wiring.settings.metrics_port, wiring.settings.metrics_address)
         bridge.stop_on_signals()
         bridge.run()

@@ -21,6 +21,10 @@ open producer is closed (with ``EXIT_FLUSH_TIMEOUT``) when the interpreter exits
 management commands, scripts, web servers) and when a Celery pool process shuts down
 (``worker_process_shutdown``, where billiard skips ``atexit``). A process killed by a signal it does
 not handle loses what was still queued: call ``flush()`` where your own code knows it is done.
+
+**One per process.** librdkafka's threads do not survive a fork: make producers in the process that
+uses them (in a Celery pool process, at first use, not at import in the worker's main process); a
+producer used in a child of the process that made it refuses to send.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import threading
 import time
 import weakref
@@ -172,6 +177,7 @@ class Producer:
         self._queue_full_timeout = queue_full_timeout
         self.config = {"bootstrap.servers": settings.bootstrap_servers, **DEFAULT_CONFIG, **settings.producer_config, **(config or {})}
         self._kafka = KafkaProducer(self.config)
+        self._pid = os.getpid()
         self._room = threading.Event()
         self._pending: list[Callable[[], None]] = []
         self._pending_lock = threading.Lock()
@@ -199,6 +205,8 @@ class Producer:
         nothing was sent then."""
         if self._closed:
             raise ProduceError(topic, "the producer is closed")
+        if os.getpid() != self._pid:
+            raise ProduceError(topic, "this producer was made in another process (before a fork): make one in each process, at first use")
         payload = serialize_value(value)
         options: dict[str, Any] = {"key": serialize_key(key), "headers": serialize_headers(headers)}
         if partition is not None:

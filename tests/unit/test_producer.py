@@ -56,3 +56,32 @@ def test_a_result_runs_each_callback_once_whether_registered_before_or_after_com
 def test_result_times_out_while_undecided() -> None:
     with pytest.raises(TimeoutError):
         SendResult("orders", lambda work: work()).result(timeout=0.01)
+
+
+def test_a_producer_used_in_a_forked_child_refuses_to_send() -> None:
+    import multiprocessing
+    import socket
+
+    from kafkabridge import BridgeSettings, ProduceError, Producer
+    from kafkabridge.hooks import HookDispatcher
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    producer = Producer(settings=BridgeSettings(bootstrap_servers=f"127.0.0.1:{port}"), hooks=HookDispatcher())
+    try:
+        def child(out) -> None:  # type: ignore[no-untyped-def]
+            try:
+                producer.send("orders", b"x")
+                out.send("sent")
+            except ProduceError as error:
+                out.send(str(error))
+
+        receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+        process = multiprocessing.get_context("fork").Process(target=child, args=(sending,))
+        process.start()
+        assert receiving.poll(30)
+        assert "made in another process" in receiving.recv()
+        process.join(30)
+    finally:
+        producer.close(timeout=0)

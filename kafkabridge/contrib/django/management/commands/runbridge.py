@@ -28,6 +28,9 @@ class Command(BaseCommand):
         if wiring.settings.metrics_port is not None:
             from kafkabridge.observability.metrics import serve_metrics
 
-            serve_metrics(wiring.settings.metrics_port, wiring.settings.metrics_address)
+            try:
+                serve_metrics(wiring.settings.metrics_port, wiring.settings.metrics_address)
+            except OSError as error:
+                raise CommandError(f"cannot serve /metrics on port {wiring.settings.metrics_port}: {error} (METRICS_PORT)") from error
         bridge.stop_on_signals()
         bridge.run()

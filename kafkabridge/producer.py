@@ -182,6 +182,7 @@ class Producer:
         self._pending: list[Callable[[], None]] = []
         self._pending_lock = threading.Lock()
         self._unfinished = 0
+        self._flushers = 0
         self._idle = threading.Condition()
         self._closing = threading.Event()
         self._closed = False
@@ -243,12 +244,16 @@ class Producer:
         many are still undecided after ``timeout`` seconds (0: all done)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._unfinished:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                self._idle.wait(remaining)
-            return self._unfinished
+            self._flushers += 1  # the poll thread flushes librdkafka meanwhile: queued records go now, linger.ms or not
+            try:
+                while self._unfinished:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self._idle.wait(remaining)
+                return self._unfinished
+            finally:
+                self._flushers -= 1
 
     def close(self, timeout: float = EXIT_FLUSH_TIMEOUT) -> None:
         """Flush for up to ``timeout`` seconds, fail what is still undecided (purged, each result
@@ -280,7 +285,10 @@ class Producer:
     def _poll_loop(self) -> None:
         while not self._closing.is_set():
             try:
-                self._kafka.poll(POLL_INTERVAL)
+                if self._flushers:
+                    self._kafka.flush(POLL_INTERVAL)  # serves delivery reports here too, on this thread
+                else:
+                    self._kafka.poll(POLL_INTERVAL)
             except Exception:
                 logger.exception("polling the Kafka producer failed; polling on")
             self._run_scheduled()

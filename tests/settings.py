@@ -43,3 +43,5 @@ if os.environ.get("KAFKABRIDGE_METRICS_PORT"):
     KAFKABRIDGE["HOOKS"] = [*KAFKABRIDGE["HOOKS"], "kafkabridge.observability.metrics.PrometheusHooks"]
 if os.environ.get("KBTEST_MAX_IN_FLIGHT"):
     KAFKABRIDGE["MAX_IN_FLIGHT"] = int(os.environ["KBTEST_MAX_IN_FLIGHT"])
+if os.environ.get("KBTEST_PRODUCER_LINGER_MS"):  # Producer tests: records wait this long in librdkafka unless flushed
+    KAFKABRIDGE["PRODUCER_CONFIG"] = {"linger.ms": int(os.environ["KBTEST_PRODUCER_LINGER_MS"])}

@@ -111,3 +111,10 @@ def waits_for_release(message: Message) -> None:
     while not recorder.client().exists(recorder.key("released")) and time.monotonic() < deadline:
         time.sleep(0.05)
     recorder.record_handled(message)
+
+
+@kafka_handler(topic("sends"), retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5))
+def sends_without_waiting(message: Message) -> None:
+    """Sends each message on to topic("sent") and returns without waiting: the pool process's exit delivers it."""
+    forwarder().send(topic("sent"), message.value, key=message.key)
+    recorder.record_handled(message)

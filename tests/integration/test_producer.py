@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 from kafkabridge import BridgeSettings, Hooks, ProduceError, Producer, Sent
 from kafkabridge.hooks import HookDispatcher
 from tests import support
+from tests.app import recorder
 
 
 class RecordingHooks(Hooks):
@@ -180,9 +183,27 @@ def test_a_process_that_exits_without_flushing_still_delivers(ns: str, kafka_adm
     support.create_topics(kafka_admin, [topic], partitions=1)
     script = (
         "import sys; from kafkabridge import BridgeSettings, Producer; from kafkabridge.hooks import HookDispatcher\n"
-        f"p = Producer(settings=BridgeSettings(bootstrap_servers={support.KAFKA!r}), hooks=HookDispatcher(), config={{'linger.ms': 3000}})\n"
+        f"p = Producer(settings=BridgeSettings(bootstrap_servers={support.KAFKA!r}), hooks=HookDispatcher(), config={{'linger.ms': 60000}})\n"
         f"p.send({topic!r}, {{'bye': True}}, key='k')\n"
         "sys.exit(0)\n"  # no flush: the atexit handler delivers it
     )
+    started = time.monotonic()
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60, cwd=support.ROOT)
+    assert time.monotonic() - started < 30  # sent at exit, not after linger.ms (60 s)
     assert support.read_topic(topic, partitions=1, timeout=10) == {f"{topic}/0@0": (b"k", b'{"bye":true}')}
+
+
+def test_a_celery_pool_process_delivers_what_it_sent_when_it_shuts_down(
+    ns: str, kafka_admin: AdminClient, bridges: list, logs: Path, database: None
+) -> None:
+    sends, sent = f"{ns}.sends", f"{ns}.sent"
+    support.create_topics(kafka_admin, [sends, sent], partitions=1)
+    support.produce(sends, [(b"k", b'{"order": 1}', None)])
+    worker = support.start_worker(ns, logs, env=support.process_env(ns, extra={"KBTEST_PRODUCER_LINGER_MS": "60000"}))
+    try:
+        bridges.append(support.start_bridge(ns, [sends], logs))
+        support.wait_until(lambda: recorder.handled_counts(ns) == {f"{sends}/0@0": 1}, timeout=60, what="the message to be handled")
+        assert support.end_offsets(sent, partitions=1) == {0: 0}  # still lingering in the pool process (60 s)
+    finally:
+        worker.stop()  # warm shutdown: each pool process closes its producers at worker_process_shutdown
+    assert support.read_topic(sent, partitions=1, timeout=10) == {f"{sent}/0@0": (b"k", b'{"order": 1}')}

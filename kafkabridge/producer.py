@@ -235,6 +235,11 @@ class Producer:
                 problem = kafka_error.str() if isinstance(kafka_error, KafkaError) else str(error)
                 self._schedule(lambda: self._fail(result, ProduceError(topic, problem, kafka_error=kafka_error)))
                 return result
+            except BaseException:  # a programming error (TypeError, ...): nothing is queued
+                with self._idle:
+                    self._unfinished -= 1
+                    self._idle.notify_all()
+                raise
         problem = f"the local queue stayed full for {self._queue_full_timeout:g}s (queue.buffering.max.messages/kbytes)"
         self._schedule(lambda: self._fail(result, ProduceError(topic, problem)))
         return result
@@ -268,6 +273,8 @@ class Producer:
             self.flush(5.0)  # the poll thread serves the purge's delivery reports
         self._closing.set()
         self._thread.join(5.0)
+        if not self._thread.is_alive():
+            self._run_scheduled()  # callbacks registered while the poll thread was stopping
         _open_producers.discard(self)
 
     def __enter__(self) -> Producer:

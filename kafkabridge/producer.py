@@ -212,7 +212,7 @@ class Producer:
         options: dict[str, Any] = {"key": serialize_key(key), "headers": serialize_headers(headers)}
         if partition is not None:
             options["partition"] = partition
-        schema = schema_for(self.settings, topic)
+        schema = schema_for(self.settings.schemas, topic)
         if schema is not None:
             schema.check_value(payload)
         result = SendResult(topic, self._schedule)

@@ -20,13 +20,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from .errors import ConfigurationError, PoisonMessage, SchemaError
 from .message import Message
 
-if TYPE_CHECKING:
-    from .settings import BridgeSettings
 
 SchemaSource = Mapping[str, Any] | str | os.PathLike[str]
 
@@ -90,17 +88,17 @@ _compiled: dict[object, tuple[object, Schema]] = {}
 """Compiled schemas by file path or by the id of the declared dict (kept alive here, so ids stay unique)."""
 
 
-def schema_for(settings: BridgeSettings, topic: str) -> Schema | None:
-    """``topic``'s schema per ``settings.schemas``; None when it has none."""
-    declared = settings.schemas.get(topic)
+def schema_for(schemas: Mapping[str, Any], topic: str) -> Schema | None:
+    """``topic``'s schema per ``schemas`` (``BridgeSettings.schemas``); None when it has none."""
+    declared = schemas.get(topic)
     return None if declared is None else Schema.load(declared)
 
 
-def check_message(settings: BridgeSettings, message: Message) -> None:
+def check_message(schemas: Mapping[str, Any], message: Message) -> None:
     """Before a handler runs: raise SchemaError when ``message`` does not match its topic's schema.
 
     A value that is not JSON at all raises :class:`~kafkabridge.errors.PoisonMessage` (as
     ``message.json()`` does): dead-lettered at once too, with its own reason."""
-    schema = schema_for(settings, message.topic)
+    schema = schema_for(schemas, message.topic)
     if schema is not None:
         schema.check(message.json())

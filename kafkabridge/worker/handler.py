@@ -110,7 +110,7 @@ class HandlerTask(Task):
         hooks.emit("on_handler_started", message, self.name)
         started = time.monotonic()
         try:
-            check_message(runtime.current().settings, message)  # its topic's JSON Schema, if it has one
+            check_message(runtime.current().settings.schemas, message)  # its topic's JSON Schema, if it has one
             self.kafka_function(message)
         except SchemaError as error:  # dead-lettered at once, the reason "schema: <path>: <problem>"
             self._dead_letter(self._record(message, error.reason, error, delivery, datetime.now(timezone.utc)), delivery, tracking)

@@ -52,9 +52,9 @@ def test_each_declared_schema_is_compiled_once(tmp_path: Path) -> None:
     path = tmp_path / "order.json"
     path.write_text(json.dumps(ORDER))
     settings = BridgeSettings(schemas={"orders": str(path), "refunds": {"type": "object"}})
-    assert schema_for(settings, "orders") is schema_for(settings, "orders") is Schema.load(path)
-    assert schema_for(settings, "refunds") is schema_for(settings, "refunds")
-    assert schema_for(settings, "other") is None
+    assert schema_for(settings.schemas, "orders") is schema_for(settings.schemas, "orders") is Schema.load(path)
+    assert schema_for(settings.schemas, "refunds") is schema_for(settings.schemas, "refunds")
+    assert schema_for(settings.schemas, "other") is None
 
 
 @pytest.mark.parametrize(("declared", "error"), [
@@ -69,10 +69,10 @@ def test_a_bad_schema_or_a_missing_file_is_refused_when_the_settings_are_built(d
 
 def test_a_message_is_checked_against_its_topics_schema_only() -> None:
     settings = BridgeSettings(schemas={"orders": ORDER})
-    check_message(settings, Message("orders", 0, 0, value=b'{"id": 1, "lines": [{"sku": "a", "qty": 1}]}'))
-    check_message(settings, Message("other", 0, 0, value=b"anything"))
+    check_message(settings.schemas, Message("orders", 0, 0, value=b'{"id": 1, "lines": [{"sku": "a", "qty": 1}]}'))
+    check_message(settings.schemas, Message("other", 0, 0, value=b"anything"))
     with pytest.raises(SchemaError, match=r"\$\.lines: \[\] should be non-empty"):
-        check_message(settings, Message("orders", 0, 0, value=b'{"id": 1, "lines": []}'))
+        check_message(settings.schemas, Message("orders", 0, 0, value=b'{"id": 1, "lines": []}'))
 
 
 def test_the_producer_refuses_a_value_that_does_not_match_before_sending() -> None:

@@ -47,6 +47,7 @@ from confluent_kafka import Producer as KafkaProducer
 from .errors import ProduceError, SerializationError
 from .hooks import HookDispatcher
 from .message import from_millis
+from .observability import tracing
 from .schema import schema_for
 from .settings import BridgeSettings
 
@@ -83,8 +84,9 @@ Callback = Callable[[Any], object]
 class SendResult:
     """The fate of one ``send``: a small future. Callbacks run once, on the producer's poll thread."""
 
-    def __init__(self, topic: str, schedule: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(self, topic: str, schedule: Callable[[Callable[[], None]], None], span: Any = None) -> None:
         self.topic = topic
+        self._span = span
         self._schedule = schedule
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -140,6 +142,7 @@ class SendResult:
             self._sent, self._error = sent, error
             self._done.set()
             waiting, self._waiting = self._waiting, []
+        tracing.end_send(self._span, sent and sent.partition, sent and sent.offset, error)
         for on_success, callback in waiting:
             if on_success == (error is None):
                 self._run(callback)
@@ -215,7 +218,8 @@ class Producer:
         schema = schema_for(self.settings.schemas, topic)
         if schema is not None:
             schema.check_value(payload)
-        result = SendResult(topic, self._schedule)
+        span, options["headers"] = tracing.start_send(topic, options["headers"])  # W3C trace context into the headers
+        result = SendResult(topic, self._schedule, span)
         started = time.monotonic()
         with self._idle:
             self._unfinished += 1

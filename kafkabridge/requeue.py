@@ -11,6 +11,7 @@ from celery import Celery
 from . import runtime
 from .consumer.publisher import CeleryPublisher, Dispatch
 from .message import Message
+from .observability import tracing
 from .wire import Delivery, new_requeue_id
 
 
@@ -23,7 +24,8 @@ def requeue(app: Celery, message: Message, handler: str) -> str:
     record per message id). Raises :class:`~kafkabridge.errors.PublishError` if the broker refuses.
     """
     wiring = runtime.current()
-    dispatch = Dispatch(message, handler, Delivery(requeue_id=new_requeue_id()))
-    CeleryPublisher(app, {}, queue=wiring.settings.queue).send([dispatch])
+    with tracing.requeueing(message, handler) as trace:  # the runs that follow join the message's trace
+        dispatch = Dispatch(message, handler, Delivery(requeue_id=new_requeue_id(), trace=trace))
+        CeleryPublisher(app, {}, queue=wiring.settings.queue).send([dispatch])
     wiring.hooks.emit("on_requeued", message.id, handler, dispatch.task_id)
     return dispatch.task_id

@@ -29,12 +29,13 @@ Delivery state, version 1, under the one kwarg ``kb``; a field at its default is
 
     {"v": 1, "step": "handle" | "store" | "resolve", "first_failed_at": ISO 8601,
      "requeue_id": str, "store_attempts": int, "dead_letter": {dead-letter record},
-     "group": str, "token": str, "waits": int, "token_reserved": bool}
+     "group": str, "token": str, "waits": int, "token_reserved": bool, "trace": traceparent}
 
 ``group`` and ``token`` are set when completion tracking follows the message (the default mode):
 the consumer group whose ledger records its outcome, and the bridge's dispatch it belongs to.
 ``waits`` counts Celery retries that were no attempt (a rate-limit wait, a wait for an older run);
-``token_reserved`` says the task waited for a rate-limit token reserved for it.
+``token_reserved`` says the task waited for a rate-limit token reserved for it. ``trace`` is the W3C
+traceparent of the span that dispatched the task (set only while OpenTelemetry tracing is on).
 
 A dead-letter record is its facts plus ``"message"``: the envelope with ``"attempt"`` added.
 
@@ -217,6 +218,9 @@ class Delivery:
     """Celery retries that were waits, not attempts: for a rate-limit token, or for an older run."""
     token_reserved: bool = False
     """The wait was for a rate-limit token reserved for this task: it runs without taking another."""
+    trace: str | None = None
+    """The W3C traceparent of the span that dispatched the task (the bridge's, or a requeue's): the
+    parent of every handler run's span, across retries (:mod:`kafkabridge.observability.tracing`)."""
 
     def __post_init__(self) -> None:
         if (self.step is Step.STORE) != (self.dead_letter is not None):

@@ -18,7 +18,7 @@ confirms (``broker_transport_options={"confirm_publish": True}``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from celery import Celery, Task
@@ -30,6 +30,7 @@ from kombu.utils.json import dumps
 from .. import wire
 from ..errors import ConfigurationError, PublishError
 from ..message import Message
+from ..observability import tracing
 from ..registry import Route
 
 COMMANDS_PER_MESSAGE = 8
@@ -90,9 +91,14 @@ class CeleryPublisher:
     def publish(self, messages: Sequence[Message], delivery: wire.Delivery = wire.FIRST_DELIVERY) -> None:
         """Publish each of ``messages`` to its topic's handler, all in the state ``delivery``.
 
-        Raises :class:`PublishError` (nothing confirmed) if the broker refuses; see :meth:`send`.
+        Raises :class:`PublishError` (nothing confirmed) if the broker refuses; see :meth:`send`. With
+        tracing on, each message is dispatched in a span of its own, whose context its task carries.
         """
-        self.send([Dispatch(message, self._task_names[message.topic], delivery) for message in messages])
+        with tracing.dispatching(messages) as traces:
+            self.send([
+                Dispatch(message, self._task_names[message.topic], delivery if trace is None else replace(delivery, trace=trace))
+                for message, trace in zip(messages, traces)
+            ])
 
     def send(self, dispatches: Sequence[Dispatch]) -> None:
         """Publish ``dispatches``; raises :class:`PublishError` (nothing confirmed) if the broker refuses.

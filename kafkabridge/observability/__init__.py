@@ -1,1 +1,1 @@
-"""Observability: hook subclasses that turn a message's life into metrics (and, later, traces)."""
+"""Observability: metrics (hook events → Prometheus) and OpenTelemetry tracing of a message's life."""

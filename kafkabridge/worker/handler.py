@@ -23,6 +23,7 @@ from ..checks import countdown_room
 from ..dead_letter.record import DeadLetterRecord
 from ..errors import ConfigurationError, SchemaError
 from ..message import Message
+from ..observability import tracing
 from ..registry import HandlerRegistry, Route, handlers
 from ..retry_policy import DeadLetterNow, RetryLater, RetryPolicy
 from ..schema import check_message
@@ -106,6 +107,10 @@ class HandlerTask(Task):
         raise self.retry(countdown=countdown, kwargs=delivery.waited(token_reserved=bool(grant.granted)).to_kwargs())
 
     def _handle(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
+        with tracing.handling(message, self.name, delivery):  # a span of this run, in the message's trace
+            self._run(message, delivery, tracking)
+
+    def _run(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         hooks = runtime.current().hooks
         hooks.emit("on_handler_started", message, self.name)
         started = time.monotonic()
@@ -116,6 +121,7 @@ class HandlerTask(Task):
             self._dead_letter(self._record(message, error.reason, error, delivery, datetime.now(timezone.utc)), delivery, tracking)
             return
         except Exception as error:
+            tracing.run_failed(error)
             self._after_failure(message, error, delivery, tracking)
             return
         hooks.emit("on_handler_succeeded", message, self.name, time.monotonic() - started)
@@ -144,6 +150,7 @@ class HandlerTask(Task):
                 self.name, message.id, message.attempt, self.kafka_retry_policy.max_attempts, error, decision.countdown,
             )
             runtime.current().hooks.emit("on_retry_scheduled", message, self.name, error, decision.countdown)
+            tracing.retry_scheduled(decision.countdown)
             raise self.retry(countdown=decision.countdown, exc=error, kwargs=delivery.to_kwargs())
         assert isinstance(decision, DeadLetterNow)
         self._dead_letter(self._record(message, decision.reason, error, delivery, failed_at), delivery, tracking)
@@ -162,7 +169,8 @@ class HandlerTask(Task):
 
     def _dead_letter(self, record: DeadLetterRecord, delivery: Delivery, tracking: Tracking) -> None:
         try:
-            runtime.dead_letter_store().save(record)
+            with tracing.dead_letter_span(record, delivery):
+                runtime.dead_letter_store().save(record)
         except Exception as error:  # a missing store too: keep the message queued until it is fixed
             self._retry_store_step(
                 delivery.storing(record), f"could not store the dead letter of {record.message_id}", error, tracking

@@ -142,7 +142,7 @@ def test_a_pending_resolve_survives_json() -> None:
 
 
 def test_fields_from_a_newer_version_are_ignored_and_missing_ones_defaulted() -> None:
-    newer = {"v": 7, "step": "handle", "requeue_id": "abc", "rate_limit_waits": 3, "trace": {"id": "x"}}
+    newer = {"v": 7, "step": "handle", "requeue_id": "abc", "rate_limit_waits": 3, "ordering_key": {"id": "x"}}
     assert Delivery.from_kwargs({"kb": newer}) == Delivery(requeue_id="abc")
     assert Delivery.from_kwargs({"kb": {"v": 1}}) == FIRST_DELIVERY
 

@@ -21,6 +21,7 @@ from .hooks import Hooks
 from .message import Message, MessageId
 from .producer import Producer, SendResult, Sent
 from .ratelimit.limits import Limit
+from .replay import replay
 from .requeue import requeue
 from .retry_policy import RetryPolicy
 from .runtime import configure
@@ -51,5 +52,6 @@ __all__ = [
     "build_bridge",
     "configure",
     "kafka_handler",
+    "replay",
     "requeue",
 ]

@@ -45,6 +45,9 @@ class Hooks:
     def on_requeued(self, message_id: MessageId, handler: str, task_id: str) -> None:
         """An operator sent a dead letter back to its handler."""
 
+    def on_replayed(self, message_id: MessageId, topic: str, partition: int, offset: int) -> None:
+        """An operator sent a dead letter back to its topic; Kafka has it at ``topic/partition@offset``."""
+
     def on_redispatched(self, messages: Sequence[Message], reasons: Sequence[str]) -> None:
         """The bridge dispatched these messages again: nobody held them any more (completion tracking)."""
 

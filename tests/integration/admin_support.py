@@ -19,22 +19,24 @@ def change_page(row: FailedMessage) -> str:
     return reverse("admin:kafkabridge_failures_failedmessage_change", args=[row.pk])
 
 
-def admin_client(username: str, *, superuser: bool = False, can_requeue: bool = False) -> tuple[Client, User]:
+def admin_client(username: str, *, superuser: bool = False, can_requeue: bool = False, can_replay: bool = False) -> tuple[Client, User]:
     user = User.objects.create_user(username, password="pw", is_staff=True, is_superuser=superuser)
     user.user_permissions.add(Permission.objects.get(codename="view_failedmessage"))
     if can_requeue:
         user.user_permissions.add(Permission.objects.get(codename="requeue_failedmessage"))
+    if can_replay:
+        user.user_permissions.add(Permission.objects.get(codename="replay_failedmessage"))
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     return client, user
 
 
-def post_action(client: Client, row: FailedMessage) -> None:
+def post_action(client: Client, row: FailedMessage, action: str = "requeue_selected") -> None:
     page = client.get(CHANGELIST)
     assert page.status_code == 200
     response = client.post(
         CHANGELIST,
-        {"action": "requeue_selected", "_selected_action": [row.pk], "csrfmiddlewaretoken": page.cookies["csrftoken"].value},
+        {"action": action, "_selected_action": [row.pk], "csrfmiddlewaretoken": page.cookies["csrftoken"].value},
     )
     assert response.status_code in (200, 302)
 

@@ -20,7 +20,7 @@ class FailedMessageAdmin(admin.ModelAdmin):
     list_filter = ("status", "source_topic", "handler", "exception_class", "last_failed_at")
     search_fields = ("key_text", "exception_message", "exception_class", "reason")
     date_hierarchy = "last_failed_at"
-    actions = ["requeue_selected"]
+    actions = ["requeue_selected", "replay_selected"]
     fieldsets = [
         ("Source", {"fields": ["record", "message_timestamp", "key_shown", "headers_shown"]}),
         ("Payload", {"fields": ["value_shown"]}),
@@ -94,6 +94,30 @@ class FailedMessageAdmin(admin.ModelAdmin):
             )
         for row, error in report.errors:
             self.message_user(request, f"Could not requeue {row}: {error!r}. It stays failed.", messages.ERROR)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{FailedMessage._meta.app_label}.replay_failedmessage")
+
+    @admin.action(description="Replay selected failed messages to their source topic", permissions=["replay"])
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[FailedMessage]) -> None:
+        report = services.replay(queryset.values_list("pk", flat=True), actor=request.user)
+        for row, sent in report.replayed:
+            self.log_change(request, row, f"Replayed to {sent.topic}/{sent.partition}@{sent.offset}")
+        if report.replayed:
+            self.message_user(
+                request,
+                f"Replayed {len(report.replayed)} message(s) to their source topics; every consumer of those topics "
+                "reads them again (at new offsets).",
+                messages.SUCCESS,
+            )
+        if report.skipped:
+            self.message_user(
+                request,
+                f"Skipped {len(report.skipped)} message(s) not in status 'failed' (already requeued, replayed, resolved or discarded).",
+                messages.WARNING,
+            )
+        for row, error in report.errors:
+            self.message_user(request, f"Could not replay {row}: {error!r}. It stays failed.", messages.ERROR)
 
 
 @admin.register(RateLimitSetting)

@@ -14,6 +14,7 @@ class FailedMessage(models.Model):
         FAILED = "failed", "Failed"
         REQUEUED = "requeued", "Requeued"
         RESOLVED = "resolved", "Resolved"
+        REPLAYED = "replayed", "Replayed to its topic"
         DISCARDED = "discarded", "Discarded"
 
     source_topic = models.CharField(max_length=249, db_index=True)
@@ -51,7 +52,10 @@ class FailedMessage(models.Model):
                 fields=["source_topic", "source_partition", "source_offset"], name="one_failed_message_per_record"
             )
         ]
-        permissions = [("requeue_failedmessage", "Can requeue failed messages")]
+        permissions = [
+            ("requeue_failedmessage", "Can requeue failed messages"),
+            ("replay_failedmessage", "Can replay failed messages to their source topic"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source_topic}/{self.source_partition}@{self.source_offset}"

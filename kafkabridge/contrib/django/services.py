@@ -2,12 +2,14 @@
 
 Requeue is claim-then-enqueue: the status change failed → requeued is the atomic claim, so two
 operators (or a double submit) requeue a message once. If the enqueue then fails, the claim is
-undone and the failure reported.
+undone and the failure reported. Replay (back to the source topic) is claim-then-produce the same
+way: failed → replayed, given back unless Kafka acknowledged the record within ``REPLAY_TIMEOUT``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -16,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 import kafkabridge
-from kafkabridge import runtime
+from kafkabridge import Producer, Sent, runtime
 
 from .models import FailedMessage, RateLimitSetting
 
@@ -74,6 +76,61 @@ def _give_back(pk: int, before: dict[str, Any]) -> None:
         requeued_by=before["requeued_by"],
         requeued_at=before["requeued_at"],
     )
+
+
+REPLAY_TIMEOUT = 30.0
+"""Seconds a replay waits for Kafka's acknowledgement before it reports the record not replayed.
+(A record acknowledged later is in the topic all the same: at least once, like everything here.)"""
+
+
+@dataclass
+class ReplayReport:
+    replayed: list[tuple[FailedMessage, Sent]] = field(default_factory=list)
+    """Each row with where Kafka put the replayed record."""
+    skipped: list[FailedMessage] = field(default_factory=list)
+    """Rows that were not in status "failed" (already requeued, replayed, resolved or discarded)."""
+    errors: list[tuple[FailedMessage, Exception]] = field(default_factory=list)
+
+
+def replay(
+    ids: Iterable[int], *, actor: AbstractBaseUser | AnonymousUser | None, producer: Producer | None = None,
+    timeout: float = REPLAY_TIMEOUT,
+) -> ReplayReport:
+    """Produce each failed message again to its source topic (key, value and headers kept, plus the
+    replay headers naming the record and ``actor``); a row turns "replayed" once Kafka has it."""
+    report = ReplayReport()
+    user = actor if actor is not None and actor.is_authenticated else None
+    operator = user.get_username() if user is not None else "system"
+    for pk in ids:
+        claimed = bool(FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.FAILED).update(status=FailedMessage.Status.REPLAYED))
+        row = FailedMessage.objects.filter(pk=pk).first()
+        if row is None:
+            continue
+        if not claimed:
+            report.skipped.append(row)
+            continue
+        try:
+            sent = kafkabridge.replay(producer or replay_producer(), row.to_message(), by=operator).result(timeout)
+        except Exception as error:
+            logger.exception("replay of %s failed; it stays failed", row)
+            FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.REPLAYED).update(status=FailedMessage.Status.FAILED)
+            report.errors.append((row, error))
+        else:
+            report.replayed.append((row, sent))
+    return report
+
+
+_producer: Producer | None = None
+_producer_lock = threading.Lock()
+
+
+def replay_producer() -> Producer:
+    """This process's producer for replays, made at first use (after any fork of a web server's workers)."""
+    global _producer
+    with _producer_lock:
+        if _producer is None:
+            _producer = Producer()
+        return _producer
 
 
 def apply_rate_limit(setting: RateLimitSetting) -> None:

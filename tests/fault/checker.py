@@ -86,11 +86,15 @@ def _event(line: bytes) -> Event:
 
 
 class Producing(threading.Thread):
-    """Produces ``n`` messages with unique ids at ``rate`` per second; records every one Kafka acknowledged."""
+    """Produces ``n`` messages with unique ids at up to ``rate`` per second, at most ``lead`` ahead of the
+    outcomes in the journal (so that a fault lands mid-stream however slow the machine); records every
+    message Kafka acknowledged."""
 
-    def __init__(self, topic: str, n: int, rate: float, bootstrap: str) -> None:
+    def __init__(self, topic: str, n: int, rate: float, bootstrap: str, *, journal: Path, lead: int) -> None:
         super().__init__(daemon=True, name=f"produce {topic}")
-        self.topic, self.n, self.rate = topic, n, rate
+        self.topic, self.n, self.rate, self.lead = topic, n, rate, lead
+        self._journal = JournalReader(journal)
+        self._outcomes = 0
         self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
                                    "message.timeout.ms": 300_000})
         self.acked: dict[str, Ack] = {}
@@ -113,8 +117,10 @@ class Producing(threading.Thread):
         try:
             started = time.monotonic()
             for index, message_id in enumerate(self.ids()):
-                while time.monotonic() < started + index / self.rate:
-                    self._producer.poll(0.01)
+                while time.monotonic() < started + index / self.rate or index >= self._outcomes + self.lead:
+                    self._producer.poll(0.02)
+                    if index >= self._outcomes + self.lead:
+                        self._outcomes = sum(1 for e in self._journal.events() if e.kind in ("ok", "dead"))
                 self._produce(message_id)
                 self.produced = index + 1
             while self._producer.flush(1.0):
@@ -178,16 +184,24 @@ class Figures:
     duplicated_messages: int
     max_attempt: int
     recovery_s: float | None
+    """Seconds from the fault until every message acknowledged before it had its outcome."""
+    commits_caught_up_s: float | None
+    """Seconds from the fault until the committed offsets passed every message acknowledged before it."""
+    outage_s: float | None
+    """Seconds the fault lasted (a service down or frozen, a process gone), when the test marked its end."""
     duration_s: float
     commit_samples: int
     problems: list[str] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
-        recovery = "-" if self.recovery_s is None else f"{self.recovery_s:.1f}s"
+        def seconds(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f}s"
+
         return (f"sent {self.sent}, handled {self.handled}, dead-lettered {self.dead_lettered}, lost {self.lost}, "
                 f"runs {self.runs}, duplicates {self.duplicates} (on {self.duplicated_messages} messages), "
-                f"max attempt {self.max_attempt}, recovery {recovery}, duration {self.duration_s:.1f}s, "
+                f"max attempt {self.max_attempt}, outage {seconds(self.outage_s)}, recovery {seconds(self.recovery_s)}, "
+                f"commits caught up {seconds(self.commits_caught_up_s)}, duration {self.duration_s:.1f}s, "
                 f"{self.commit_samples} commit samples" + (f"; {self.notes}" if self.notes else ""))
 
     def as_dict(self) -> dict[str, Any]:
@@ -204,13 +218,14 @@ class Figures:
 class Run:
     """One scenario's stream: produce, watch commits, then judge (see the module docstring)."""
 
-    def __init__(self, *, topic: str, group: str, journal: Path, n: int, rate: float = 120.0,
+    def __init__(self, *, topic: str, group: str, journal: Path, n: int, rate: float = 120.0, lead: int = 200,
                  max_attempts: int, bootstrap: str = support.KAFKA, partitions: int = 3) -> None:
         self.topic, self.group, self.journal, self.n = topic, group, journal, n
         self.bootstrap, self.partitions, self.max_attempts = bootstrap, partitions, max_attempts
-        self.producing = Producing(topic, n, rate, bootstrap)
+        self.producing = Producing(topic, n, rate, bootstrap, journal=journal, lead=lead)
         self.commits = CommitWatch(group, topic, partitions, bootstrap)
         self.fault_at: float | None = None
+        self.restored_at: float | None = None
         self.started_at = 0.0
         self._journal = JournalReader(journal)
 
@@ -230,32 +245,59 @@ class Run:
     def wait_for_outcomes(self, count: int, *, timeout: float = 60) -> None:
         """Until ``count`` messages reached their outcome (the fault then lands mid-stream)."""
         support.wait_until(lambda: len(self.finished_ids()) >= count, timeout=timeout, what=f"{count} outcomes of {self.topic}")
+        assert self.producing.error is None, f"the producer failed: {self.producing.error!r}"
         assert not self.producing.finished.is_set(), "the stream ended before the fault: it must land mid-stream"
 
+    def span(self, message_ids: Iterable[str]) -> float | None:
+        """Seconds from the first run of any of these messages to the last of their outcomes (their recovery,
+        when the fault is the message itself); None if one has no run or no outcome."""
+        events = self.events()
+        wanted = set(message_ids)
+        starts = [e.at for e in events if e.kind == "start" and e.message_id in wanted]
+        outcomes: dict[str, float] = {}
+        for e in events:
+            if e.kind in ("ok", "dead") and e.message_id in wanted:
+                outcomes.setdefault(e.message_id, e.at)
+        if not starts or set(outcomes) != wanted:
+            return None
+        return round(max(outcomes.values()) - min(starts), 1)
+
     def mark_fault(self) -> float:
+        """The fault is injected now: recovery is measured from here."""
         self.fault_at = time.time()
         return self.fault_at
+
+    def mark_restored(self) -> None:
+        """The fault is over now (the service is back, a replacement process started)."""
+        self.restored_at = time.time()
 
     # -- the end -----------------------------------------------------------------------------------
 
     def settle(self, *, timeout: float = 120, dead_letter_rows: Any = None) -> Figures:
         """Waits (bounded) until production ended, every acknowledged message is final, the group committed
-        every partition to its end and no handler ran for ``QUIET_SECONDS``; returns the figures."""
+        every partition to its end and no handler ran for ``QUIET_SECONDS``; returns the figures. A wait
+        that runs out is not raised here: it becomes a problem of the figures, which the test then reports."""
         support.wait_until(self.producing.finished.is_set, timeout=timeout, what=f"the producer of {self.topic} to finish")
         assert self.producing.error is None, f"the producer failed: {self.producing.error!r}"
         acked = dict(self.producing.acked)
-        support.wait_until(lambda: not set(acked) - self.finished_ids(), timeout=timeout,
-                           what=f"every acknowledged message of {self.topic} to reach an outcome "
-                                f"({len(set(acked) - self.finished_ids())} of {len(acked)} still open)")
+        waits: list[str] = []
+        if not _within(lambda: not set(acked) - self.finished_ids(), timeout):
+            still_open = sorted(set(acked) - self.finished_ids())
+            waits.append(f"after {timeout:.0f}s, {len(still_open)} acknowledged message(s) still had no outcome: "
+                         + ", ".join(f"{m} ({acked[m].partition}@{acked[m].offset})" for m in still_open[:5]))
         ends = self.end_offsets()
-        support.wait_until(lambda: self._committed() == ends, timeout=60,
-                           what=f"the group to commit {self.topic} to its end {ends} (last sample: {self._committed()})")
-        support.wait_until(lambda: time.time() - max(e.at for e in self.events()) >= QUIET_SECONDS, timeout=60,
-                           interval=0.5, what="the handlers to go quiet")
+        if not waits and not _within(lambda: self._committed() == ends, 60):  # unfinished messages hold commits back
+            waits.append(f"the group never committed {self.topic} to its end {ends} (last sample: {self._committed()})")
+        if not _within(lambda: time.time() - max(e.at for e in self.events()) >= QUIET_SECONDS, 60, interval=0.5):
+            waits.append("the handlers never went quiet")
         self.commits.stop()
-        return judge(acked, self.events(), self.commits.samples, max_attempts=self.max_attempts,
-                     fault_at=self.fault_at, started_at=self.started_at, refused=self.producing.refused,
-                     dead_letter_rows=dead_letter_rows)
+        figures = judge(acked, self.events(), self.commits.samples, max_attempts=self.max_attempts,
+                        fault_at=self.fault_at, started_at=self.started_at, refused=self.producing.refused,
+                        dead_letter_rows=dead_letter_rows)
+        figures.problems[:0] = waits
+        if self.fault_at is not None and self.restored_at is not None:
+            figures.outage_s = round(self.restored_at - self.fault_at, 1)
+        return figures
 
     def end_offsets(self) -> dict[int, int]:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"{self.group}-watermarks"})
@@ -267,6 +309,15 @@ class Run:
     def _committed(self) -> dict[int, int]:
         latest = self.commits.samples[-1][1] if self.commits.samples else {}
         return {p: latest.get(p, 0) for p in range(self.partitions)}
+
+
+def _within(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
+    """Whether ``predicate`` came true within ``timeout`` seconds (polled, like support.wait_until)."""
+    try:
+        support.wait_until(predicate, timeout=timeout, what="", interval=interval)
+    except AssertionError:
+        return False
+    return True
 
 
 def judge(
@@ -299,7 +350,7 @@ def judge(
 
     lost = sorted(set(acked) - set(outcome_at))
     if lost:
-        problems.append(f"LOST: {len(lost)} acknowledged message(s) never handled nor dead-lettered, e.g. "
+        problems.append(f"LOST: {len(lost)} acknowledged message(s) neither handled nor dead-lettered, e.g. "
                         + ", ".join(f"{m} ({acked[m].partition}@{acked[m].offset})" for m in lost[:5]))
     twice = sorted(m for m in outcome_at if handled.get(m, 0) + dead.get(m, 0) > 1)
 
@@ -320,10 +371,11 @@ def judge(
         if len(set(attempts)) > max_attempts:
             problems.append(f"{message_id} ran {len(set(attempts))} distinct attempts, the policy allows {max_attempts}")
 
-    recovery = None
+    recovery = caught_up = None
     if fault_at is not None:
         before = [outcome_at[m] for m, ack in acked.items() if ack.at <= fault_at and m in outcome_at]
-        recovery = max(0.0, max(before, default=fault_at) - fault_at)
+        recovery = round(max(0.0, max(before, default=fault_at) - fault_at), 1)
+        caught_up = _commits_caught_up(acked, samples, fault_at)
     notes: dict[str, Any] = {}
     if refused:
         notes["refused_by_kafka"] = len(refused)
@@ -338,12 +390,26 @@ def judge(
         duplicates=duplicates,
         duplicated_messages=len(duplicated),
         max_attempt=max_attempt,
-        recovery_s=None if recovery is None else round(recovery, 1),
+        recovery_s=recovery,
+        commits_caught_up_s=caught_up,
+        outage_s=None,
         duration_s=round(max(outcome_at.values(), default=started_at) - started_at, 1),
         commit_samples=len(samples),
         problems=problems,
         notes=notes,
     )
+
+
+def _commits_caught_up(acked: dict[str, Ack], samples: list[tuple[float, dict[int, int]]], fault_at: float) -> float | None:
+    """Seconds from ``fault_at`` to the first sample whose committed offsets pass every message acknowledged before it."""
+    needed: dict[int, int] = {}
+    for ack in acked.values():
+        if ack.at <= fault_at:
+            needed[ack.partition] = max(needed.get(ack.partition, 0), ack.offset + 1)
+    for at, committed in samples:
+        if at >= fault_at and all(committed.get(p, 0) >= offset for p, offset in needed.items()):
+            return round(at - fault_at, 1)
+    return None
 
 
 def _commit_problems(acked: dict[str, Ack], outcome_at: dict[str, float], samples: list[tuple[float, dict[int, int]]]) -> list[str]:

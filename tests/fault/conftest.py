@@ -47,7 +47,7 @@ def rig(ns: str, logs: Path, kafka_admin: AdminClient, database: None) -> Iterat
 def report(request: pytest.FixtureRequest, record_property: Callable[[str, Any], None]) -> Callable[..., None]:
     """``report(scenario, title, fault, figures)``: printed, recorded as properties, and kept for docs/reliability.md."""
 
-    def write(scenario: int, title: str, fault: str, figures: Figures) -> None:
+    def write(scenario: int | str, title: str, fault: str, figures: Figures) -> None:
         print(f"\n[{scenario}] {title}: {figures.summary()}")
         for name, value in figures.as_dict().items():
             if name != "problems":

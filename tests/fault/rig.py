@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests import support
@@ -34,10 +35,10 @@ class Rig:
     def topic(self, kind: str, *, admin: AdminClient | None = None, replication_factor: int = 1) -> str:
         """This test's topic of the ``kind`` handler (fault, slow, crash), created with three partitions."""
         name = f"{self.ns}.{kind}"
-        admin = admin or self.kafka_admin
+        admin = self.kafka_admin if admin is None else admin  # not `or`: an idle AdminClient is falsy (len 0)
         config = {"min.insync.replicas": "2"} if replication_factor > 1 else {}
-        for future in admin.create_topics([NewTopic(name, 3, replication_factor, config=config)]).values():
-            future.result(timeout=30)
+        topic = NewTopic(name, 3, replication_factor, config=config)
+        support.wait_until(lambda: _created(admin, topic), timeout=60, what=f"topic {name} to be created")
         support.wait_until(lambda: _has_leaders(admin, name), timeout=60, what=f"topic {name} to be ready")
         return name
 
@@ -101,6 +102,17 @@ def dead_letter_rows(topic: str) -> dict[str, float]:
 
     rows = FailedMessage.objects.filter(source_topic=topic).values_list("key_text", "created_at")
     return {key: created.timestamp() for key, created in rows}
+
+
+def _created(admin: AdminClient, topic: NewTopic) -> bool:
+    """Create ``topic``; False while the controller does not count enough brokers yet (a cluster just started)."""
+    try:
+        admin.create_topics([topic])[topic.topic].result(timeout=30)
+    except KafkaException as error:
+        if error.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR:
+            return False
+        raise
+    return True
 
 
 def _has_leaders(admin: AdminClient, name: str) -> bool:

@@ -13,7 +13,7 @@ from tests.fault.app import plan
 from tests.fault.rig import Rig
 
 N = 600
-RATE = 60.0
+RATE = 100.0
 MID_STREAM = N // 6
 """Outcomes after which the fault lands: the producer is still going."""
 
@@ -40,6 +40,7 @@ def test_a_bridge_killed_between_publish_and_commit_loses_nothing(rig: Rig, repo
     read_again = uncommitted(rig, topic)
     assert read_again, "the kill must land while published work is uncommitted"
     rig.start_bridge(topic)
+    run.mark_restored()
 
     # Then every message reaches its outcome; only messages uncommitted at the kill may run twice
     figures = rig.settle(run)
@@ -61,6 +62,7 @@ def test_a_bridge_stopped_with_sigterm_loses_nothing_and_duplicates_nothing(rig:
     bridge.signal(signal.SIGTERM)
     assert bridge.process.wait(60) == 0
     rig.start_bridge(topic)
+    run.mark_restored()
 
     # Then nothing is lost and no handler ran twice
     figures = rig.settle(run)
@@ -86,6 +88,7 @@ def test_a_second_bridge_joining_and_leaving_loses_nothing_and_duplicates_nothin
     support.wait_until(lambda: len(run.finished_ids()) >= joined + N // 10, timeout=60, what="both bridges to make progress")
     second.signal(signal.SIGTERM)
     assert second.process.wait(60) == 0
+    run.mark_restored()
 
     # Then nothing is lost and no handler ran twice across both rebalances
     figures = rig.settle(run)

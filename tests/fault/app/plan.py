@@ -7,8 +7,9 @@ its value). A hash of the id, or its index, decides its fate, so a run of N mess
   twice (both then handled), a third on every attempt (dead-lettered after ``POLICY.max_attempts``);
   every 200th (index 100, 300, ...) works ``LONG_WORK`` seconds, so that a kill can land mid-task on it.
 - ``slow`` topic: of every 40 messages, one outlasts the soft time limit on its first run
-  (``SoftTimeLimitExceeded``, retried like any error), one on every run, one swallows that exception
-  and runs into the hard limit on its first run, one on every run.
+  (``SoftTimeLimitExceeded``, retried like any error), one on every run, and one swallows that
+  exception and runs into the hard limit (the pool process is killed) on its first run.
+- ``hang`` topic: every 50th message (index 25, 75, ...) swallows SoftTimeLimitExceeded on every run.
 - ``crash`` topic: every 200th message (index 50, 250, ...) kills its worker process (``os._exit``) on every run.
 """
 
@@ -36,6 +37,8 @@ SLOW_COMPLETION_TIMEOUT = 15.0
 SLOW_POLICY = RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=0.5, jitter=0.2)
 SLOW_SLEEP = 4.0
 """Seconds a slow run would take: past the soft and the hard limit."""
+HANG_MAX_CRASHES = 2
+"""The ``hang`` handler's max_crashes: runs killed by the hard time limit before it is dead-lettered."""
 
 ALWAYS = 1_000_000
 
@@ -79,10 +82,14 @@ def slowness(message_id: str) -> str:
     ``"once"``: its first run outlasts the soft limit (later runs are fast);
     ``"always"``: every run does (dead-lettered after the policy's attempts, with SoftTimeLimitExceeded);
     ``"ignores"``: its first run swallows SoftTimeLimitExceeded and runs into the hard limit (later runs are fast);
-    ``"hangs"``: every run does that;
     ``""``: fast.
     """
-    return {5: "once", 15: "always", 25: "ignores", 35: "hangs"}.get(index(message_id) % 40, "")
+    return {5: "once", 15: "always", 25: "ignores"}.get(index(message_id) % 40, "")
+
+
+def hangs(message_id: str) -> bool:
+    """Whether the ``hang`` handler swallows SoftTimeLimitExceeded and runs into the hard limit on every run."""
+    return index(message_id) % 50 == 25
 
 
 def crashes(message_id: str) -> bool:

@@ -32,7 +32,17 @@ def sometimes_too_slow(message: Message) -> None:
     journal.write("start", message, kind=kind)
     if kind == "always" or (kind == "once" and journal.first_run(message, "slow")):
         time.sleep(plan.SLOW_SLEEP)  # SoftTimeLimitExceeded is raised in here
-    elif kind == "hangs" or (kind == "ignores" and journal.first_run(message, "slow")):
+    elif kind == "ignores" and journal.first_run(message, "slow"):
+        _sleep_through_soft_limit(plan.SLOW_SLEEP)
+    journal.write("ok", message)
+
+
+@kafka_handler(topic("hang"), retry=plan.SLOW_POLICY, time_limit=plan.SLOW_TIME_LIMIT, max_crashes=plan.HANG_MAX_CRASHES,
+               completion_timeout=plan.SLOW_COMPLETION_TIMEOUT)
+def hangs_past_its_time_limit(message: Message) -> None:
+    """Runs into the hard time limit on every run of a planned message: the pool process is killed each time."""
+    journal.write("start", message)
+    if plan.hangs(journal.message_id(message)):
         _sleep_through_soft_limit(plan.SLOW_SLEEP)
     journal.write("ok", message)
 

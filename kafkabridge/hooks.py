@@ -66,6 +66,18 @@ class Hooks:
     def on_rate_limit_restored(self, kind: str) -> None:
         """Redis answers again: this process takes from the shared buckets again."""
 
+    def on_requeue_failed(self, record: DeadLetterRecord) -> None:
+        """A requeued message failed for good again (``on_dead_lettered`` follows with the same record)."""
+
+    def on_resolved(self, message_id: MessageId, handler: str) -> None:
+        """A requeued message was handled; its dead letter is marked resolved."""
+
+    def on_service_error(self, service: str, error: BaseException) -> None:
+        """This process could not reach ``service`` ("kafka", "celery broker", "database"); it keeps retrying."""
+
+    def on_service_restored(self, service: str) -> None:
+        """``service`` answers again after ``on_service_error``."""
+
     def on_produced(self, topic: str, partition: int, seconds: float) -> None:
         """A :class:`~kafkabridge.producer.Producer` record reached Kafka, ``seconds`` after ``send``."""
 

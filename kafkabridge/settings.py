@@ -107,6 +107,9 @@ class BridgeSettings:
     schemas: Mapping[str, Any] = field(default_factory=dict)
     """Topic → JSON Schema (a dict, or a JSON file's path) its messages must match: checked by the handler
     task before the handler runs (a mismatch is dead-lettered at once) and by ``Producer.send``."""
+    alerts: Mapping[str, Any] = field(default_factory=dict, repr=False)  # holds a secret (WEBHOOK_URL)
+    """Grouped chat alerts of :class:`kafkabridge.alerts.AlertHooks` (docs/alerts.md): ``WEBHOOK_URL`` (or the
+    environment's ``KAFKABRIDGE_ALERTS_WEBHOOK_URL``), ``BASE_URL``, ``WINDOW``, ``UPDATE_INTERVAL``, ``KINDS``, ..."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -507,6 +507,7 @@ class Bridge:
             self.stop()
             return
         self._report_once(f"kafka:{error.code()}", "Kafka client error (librdkafka retries by itself): %s", error)
+        self._hooks.emit("on_service_error", "kafka", KafkaException(error))
 
     def _report_consumer_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:

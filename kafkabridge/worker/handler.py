@@ -176,9 +176,11 @@ class HandlerTask(Task):
                 delivery.storing(record), f"could not store the dead letter of {record.message_id}", error, tracking
             )
         tracking.finished()
+        if delivery.store_attempts: runtime.current().hooks.emit("on_service_restored", "database")  # noqa: E701
         logger.warning(
             "dead-lettered %s (handler %s, %d attempt(s)): %s", record.message_id, record.handler, record.attempts, record.reason
         )
+        if delivery.requeued: runtime.current().hooks.emit("on_requeue_failed", record)  # noqa: E701
         runtime.current().hooks.emit("on_dead_lettered", record)
 
     def _resolve(self, message: Message, delivery: Delivery) -> None:
@@ -186,9 +188,11 @@ class HandlerTask(Task):
             runtime.dead_letter_store().mark_resolved(message.id, self.name)
         except Exception as error:
             self._retry_store_step(delivery.resolving(), f"could not mark {message.id} resolved", error)
+        runtime.current().hooks.emit("on_resolved", message.id, self.name)
 
     def _retry_store_step(self, pending: Delivery, what: str, error: Exception, tracking: Tracking | None = None) -> None:
         """The store is down: keep the message in the broker and try the same step again later."""
+        runtime.current().hooks.emit("on_service_error", "database", error)
         pending = pending.store_failed()
         countdown = store_outage_delay(pending.store_attempts, maximum=countdown_room(self.app, self.time_limit))
         if tracking is not None and pending.dead_letter is not None:

@@ -13,14 +13,16 @@
        └─ handle {topic}             so the runs after a requeue join the same trace
 
 Nothing here runs unless an OpenTelemetry SDK is configured in the process (a real ``TracerProvider``):
-:func:`enabled` is one check of the global provider, so without an SDK, or without the
-``opentelemetry-api`` package, the producer and the bridge pay one function call per send and per batch.
-The SDK, its exporters and sampling are the application's to configure (docs/observability.md).
+:func:`enabled` reads the clock (and looks at the global provider once a second), so without an SDK,
+or without the ``opentelemetry-api`` package, the producer and the bridge pay one cheap call per send and per batch.
+The SDK, its exporters and sampling are the application's to configure (docs/observability.md); set
+it up before the first message, or it is noticed within a second.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from contextlib import contextmanager, nullcontext
 from functools import cache
 from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Iterator, Sequence
@@ -54,10 +56,26 @@ def _api() -> Any:
     return api
 
 
+LOOK_AGAIN = 1.0
+"""Seconds between looks at the global tracer provider while there is none: the look reads the
+environment, too slow for every send. Once a provider is set it stays (OpenTelemetry sets it once)."""
+_on = False
+_next_look = 0.0
+
+
 def enabled() -> bool:
-    """Whether an OpenTelemetry SDK (a real tracer provider) is configured in this process."""
+    """Whether an OpenTelemetry SDK (a real tracer provider) is configured in this process; a provider
+    set meanwhile is noticed within ``LOOK_AGAIN`` seconds."""
+    global _on, _next_look
+    if _on:
+        return True
+    now = time.monotonic()
+    if now < _next_look:
+        return False
+    _next_look = now + LOOK_AGAIN
     api = _api()
-    return api is not None and not isinstance(api.trace.get_tracer_provider(), api.off)
+    _on = api is not None and not isinstance(api.trace.get_tracer_provider(), api.off)
+    return _on
 
 
 def _tracer() -> Any:
@@ -96,11 +114,9 @@ def _context_of(message: Message, delivery: Delivery | None) -> Any:
 
 
 def traceparent(span: Any) -> str | None:
-    """``span``'s W3C traceparent, for :attr:`kafkabridge.wire.Delivery.trace`."""
-    carrier: dict[str, str] = {}
-    api = _api()
-    api.traceparent.inject(carrier, context=api.trace.set_span_in_context(span))
-    return carrier.get("traceparent")
+    """``span``'s W3C traceparent (``00-<trace id>-<span id>-<flags>``), for :attr:`kafkabridge.wire.Delivery.trace`."""
+    context = span.get_span_context()
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}" if context.is_valid else None
 
 
 def _attributes(message: Message, **more: Any) -> dict[str, Any]:
@@ -163,7 +179,7 @@ def dispatching(messages: Sequence[Message]) -> Iterator[Iterable[str | None]]:
     tracer = _tracer()
     spans = [
         tracer.start_span(f"dispatch {message.topic}", context=_context_of_headers(message.headers),
-                          kind=api.trace.SpanKind.CONSUMER, attributes=_attributes(message, **{"messaging.operation.type": "process"}))
+                          kind=api.trace.SpanKind.CONSUMER, attributes=_attributes(message))
         for message in messages
     ]
     try:

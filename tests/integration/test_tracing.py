@@ -9,6 +9,7 @@ from confluent_kafka.admin import AdminClient
 from kafkabridge import Producer
 from kafkabridge.contrib.django import services
 from kafkabridge.contrib.django.models import FailedMessage
+from kafkabridge.observability import tracing
 from tests import support
 from tests.app.tracing import TRACE_DIR_VARIABLE, export_to, read_spans
 
@@ -30,6 +31,7 @@ def test_one_trace_holds_the_send_the_dispatch_every_run_the_retries_the_dead_le
     # Given every process exports its spans (this one too), and a record sent with kafkabridge's Producer
     traces = tmp_path / "spans"
     export_to(traces)
+    support.wait_until(tracing.enabled, timeout=5, what="this process to notice its tracer provider")
     topic = f"{ns}.always_fails"
     support.create_topics(kafka_admin, [topic], partitions=1)
     with Producer() as producer:

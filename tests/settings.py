@@ -45,3 +45,11 @@ if os.environ.get("KBTEST_MAX_IN_FLIGHT"):
     KAFKABRIDGE["MAX_IN_FLIGHT"] = int(os.environ["KBTEST_MAX_IN_FLIGHT"])
 if os.environ.get("KBTEST_PRODUCER_LINGER_MS"):  # Producer tests: records wait this long in librdkafka unless flushed
     KAFKABRIDGE["PRODUCER_CONFIG"] = {"linger.ms": int(os.environ["KBTEST_PRODUCER_LINGER_MS"])}
+# Alert tests start bridges and workers with KAFKABRIDGE_ALERTS_WEBHOOK_URL (read by AlertSettings): they then group
+# alerts in the test's namespace of KBTEST_REDIS_URL and send them to the test's fake Discord.
+if os.environ.get("KAFKABRIDGE_ALERTS_WEBHOOK_URL"):
+    KAFKABRIDGE["HOOKS"] = [*KAFKABRIDGE["HOOKS"], "kafkabridge.alerts.AlertHooks"]
+    KAFKABRIDGE["ALERTS"] = {
+        "BASE_URL": "http://testserver", "REDIS_URL": KBTEST_REDIS_URL, "PREFIX": f"{os.environ.get('KBTEST_NS', 'kbtest')}:alerts",
+        "WINDOW": float(os.environ.get("KBTEST_ALERTS_WINDOW", "5")), "UPDATE_INTERVAL": float(os.environ.get("KBTEST_ALERTS_UPDATE_INTERVAL", "5")),
+    }

@@ -139,11 +139,14 @@ class FakeDiscord:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = fake.answer(self.command, parts.path, parse_qs(parts.query), body)
                 data = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (its timeout, or its process ended): as Discord, answer no one
 
             do_POST = do_PATCH = _serve
 

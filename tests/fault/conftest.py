@@ -27,7 +27,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/fault/" not in str(item.fspath):
             continue
-        item.add_marker(pytest.mark.integration)
+        if "rig" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
         if item.get_closest_marker("soak") and not SOAK:
             item.add_marker(pytest.mark.skip(reason="soak run: set KB_SOAK=1"))
 

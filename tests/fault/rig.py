@@ -81,9 +81,10 @@ class Rig:
 
     # -- the stream --------------------------------------------------------------------------------
 
-    def stream(self, topic: str, *, n: int, rate: float, max_attempts: int, bootstrap: str = support.KAFKA) -> Run:
-        self.run = Run(topic=topic, group=self.ns, journal=self.journal, n=n, rate=rate, max_attempts=max_attempts,
-                       bootstrap=bootstrap)
+    def stream(self, topic: str, *, n: int, rate: float, max_attempts: int, lead: int = 200, bootstrap: str = support.KAFKA) -> Run:
+        """Start producing ``n`` messages to ``topic`` (at most ``lead`` ahead of the outcomes) and watching commits."""
+        self.run = Run(topic=topic, group=self.ns, journal=self.journal, n=n, rate=rate, lead=lead,
+                       max_attempts=max_attempts, bootstrap=bootstrap)
         self.run.start()
         return self.run
 

@@ -12,7 +12,7 @@ from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
-N = 600
+N = 400
 RATE = 100.0
 MID_STREAM = N // 6
 """Outcomes after which the fault lands: the producer is still going."""

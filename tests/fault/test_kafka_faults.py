@@ -15,7 +15,7 @@ from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
-N = 600
+N = 400
 RATE = 100.0
 MID_STREAM = N // 6
 
@@ -48,8 +48,9 @@ def kafka_cluster() -> Iterator[AdminClient]:
         admin = AdminClient({"bootstrap.servers": support.KAFKA_CLUSTER})
         support.wait_until(lambda: len(admin.list_topics(timeout=10).brokers) == 3, timeout=60, what="three brokers in the cluster")
         yield admin
-    finally:
-        support.control_service("down", "kafka-cluster")
+    finally:  # kill -9: quicker than a clean stop of three nodes, and the next start recovers their logs
+        for node in (1, 2, 3):
+            support.control_service("kill", f"kafka-cluster/{node}")
 
 
 def group_coordinator(admin: AdminClient, group: str) -> int:
@@ -67,8 +68,8 @@ def test_one_broker_of_three_killed_mid_stream_loses_nothing(rig: Rig, report, k
     # When the broker that coordinates the bridge's group is killed with kill -9, and stays down
     node = group_coordinator(kafka_cluster, rig.ns)
     run.mark_fault()
-    with support.killed(f"kafka-cluster/{node}"):
-        figures = rig.settle(run, timeout=180)
+    support.control_service("kill", f"kafka-cluster/{node}")  # the fixture stops the cluster at the end
+    figures = rig.settle(run, timeout=180)
 
     # Then the two others carry the stream on: nothing is lost, nothing runs twice
     figures.notes["killed_node"] = node

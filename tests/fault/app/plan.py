@@ -7,9 +7,9 @@ its value). A hash of the id, or its index, decides its fate, so a run of N mess
   twice (both then handled), a third on every attempt (dead-lettered after ``POLICY.max_attempts``);
   every 200th (index 100, 300, ...) works ``LONG_WORK`` seconds, so that a kill can land mid-task on it.
 - ``slow`` topic: of every 40 messages, one outlasts the soft time limit on its first run
-  (``SoftTimeLimitExceeded``, retried like any error), one on every run, and one swallows that
-  exception and runs into the hard limit (the pool process is killed) on its first run.
-- ``hang`` topic: every 50th message (index 25, 75, ...) swallows SoftTimeLimitExceeded on every run.
+  (``SoftTimeLimitExceeded``, retried like any error), and one on every run.
+- ``hang`` topic: of every 50 messages, one swallows SoftTimeLimitExceeded and runs into the hard
+  limit (the pool process is killed) on its first run, and one on every run.
 - ``crash`` topic: every 200th message (index 50, 250, ...) kills its worker process (``os._exit``) on every run.
 """
 
@@ -77,19 +77,15 @@ def work(message_id: str) -> float:
 
 
 def slowness(message_id: str) -> str:
-    """How the ``slow`` handler treats this message:
-
-    ``"once"``: its first run outlasts the soft limit (later runs are fast);
-    ``"always"``: every run does (dead-lettered after the policy's attempts, with SoftTimeLimitExceeded);
-    ``"ignores"``: its first run swallows SoftTimeLimitExceeded and runs into the hard limit (later runs are fast);
-    ``""``: fast.
-    """
-    return {5: "once", 15: "always", 25: "ignores"}.get(index(message_id) % 40, "")
+    """How the ``slow`` handler treats this message: ``"once"``, its first run outlasts the soft limit
+    (later runs are fast); ``"always"``, every run does (dead-lettered with SoftTimeLimitExceeded); ``""``: fast."""
+    return {5: "once", 15: "always"}.get(index(message_id) % 40, "")
 
 
-def hangs(message_id: str) -> bool:
-    """Whether the ``hang`` handler swallows SoftTimeLimitExceeded and runs into the hard limit on every run."""
-    return index(message_id) % 50 == 25
+def hang(message_id: str) -> str:
+    """How the ``hang`` handler treats this message: ``"once"``, its first run swallows SoftTimeLimitExceeded
+    and runs into the hard limit (later runs are fast); ``"always"``, every run does; ``""``: fast."""
+    return {5: "once", 25: "always"}.get(index(message_id) % 50, "")
 
 
 def crashes(message_id: str) -> bool:

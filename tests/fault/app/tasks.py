@@ -27,22 +27,21 @@ def flaky(message: Message) -> None:
 @kafka_handler(topic("slow"), retry=plan.SLOW_POLICY, time_limit=plan.SLOW_TIME_LIMIT,
                completion_timeout=plan.SLOW_COMPLETION_TIMEOUT)
 def sometimes_too_slow(message: Message) -> None:
-    """Outlasts its time limit as planned: cooperatively (the soft limit interrupts it) or not (the hard limit kills it)."""
+    """Outlasts its time limit as planned, cooperatively: the soft limit interrupts it."""
     kind = plan.slowness(journal.message_id(message))
     journal.write("start", message, kind=kind)
     if kind == "always" or (kind == "once" and journal.first_run(message, "slow")):
         time.sleep(plan.SLOW_SLEEP)  # SoftTimeLimitExceeded is raised in here
-    elif kind == "ignores" and journal.first_run(message, "slow"):
-        _sleep_through_soft_limit(plan.SLOW_SLEEP)
     journal.write("ok", message)
 
 
 @kafka_handler(topic("hang"), retry=plan.SLOW_POLICY, time_limit=plan.SLOW_TIME_LIMIT, max_crashes=plan.HANG_MAX_CRASHES,
                completion_timeout=plan.SLOW_COMPLETION_TIMEOUT)
 def hangs_past_its_time_limit(message: Message) -> None:
-    """Runs into the hard time limit on every run of a planned message: the pool process is killed each time."""
-    journal.write("start", message)
-    if plan.hangs(journal.message_id(message)):
+    """Swallows the soft limit as planned, so that the hard limit kills the pool process under it."""
+    kind = plan.hang(journal.message_id(message))
+    journal.write("start", message, kind=kind)
+    if kind == "always" or (kind == "once" and journal.first_run(message, "hang")):
         _sleep_through_soft_limit(plan.SLOW_SLEEP)
     journal.write("ok", message)
 

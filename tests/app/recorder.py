@@ -43,6 +43,17 @@ def record_handled(message: Message, **facts: object) -> None:
     pipe.execute()
 
 
+def record_started(message: Message) -> None:
+    """When a handler began on ``message`` (wall clock): rate tests count handler starts per second."""
+    client().rpush(key("started"), f"{time.time():.6f} {message.id}")
+
+
+def started(ns: str) -> list[tuple[float, str]]:
+    """(wall-clock time, message id) of every handler start recorded in the test namespace ``ns``, in order."""
+    entries = (entry.decode().split(" ", 1) for entry in client().lrange(key("started", ns), 0, -1))
+    return [(float(at), message_id) for at, message_id in entries]
+
+
 def b64(data: bytes | None) -> str | None:
     """Bytes as JSON can carry them (facts are JSON)."""
     return None if data is None else base64.b64encode(data).decode("ascii")

@@ -1,0 +1,26 @@
+"""A surge of 5× the configured rate: the peak of handler executions stays at rate + burst (item 3, short run).
+
+The full 30-second run, with and without the limiter and its plot, is ``python -m bench.ratelimit_surge``;
+this is the same measurement on a 6-second surge, with the bridge's intake limit. (The handler limit's peak
+depends on how long its tasks queue: tests/ratelimit/test_shared_handler_limit.py.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.ratelimit_surge import surge
+
+RATE, BURST = 20.0, 20.0
+JITTER = 0.10
+"""Handler starts are a worker's pick-up after the bridge's grant: a window may catch a few more than were granted in it."""
+
+
+def test_during_a_surge_of_five_times_the_rate_the_peak_per_second_stays_at_rate_plus_burst(services: None, logs: Path) -> None:
+    run = surge("intake", rate=RATE, burst=BURST, multiple=5.0, seconds=6.0, log_dir=logs, drain=2.0)
+
+    steady = run.per_second(8)[2:]
+    print(f"\nintake limit: sent {run.sent} at {5 * RATE:.0f}/s, {len(run.starts)} started, peak {run.peak}/s "
+          f"(cap {run.cap:.0f}/s), per second {run.per_second(8)}")
+    assert run.peak <= run.cap * (1 + JITTER), f"peak {run.peak}/s above rate + burst = {run.cap:.0f}/s: {run.per_second(8)}"
+    assert sum(steady) >= 0.9 * RATE * len(steady), f"the limit let fewer through than its rate: {steady}"

@@ -114,9 +114,13 @@ def _context_of(message: Message, delivery: Delivery | None) -> Any:
 
 
 def traceparent(span: Any) -> str | None:
-    """``span``'s W3C traceparent (``00-<trace id>-<span id>-<flags>``), for :attr:`kafkabridge.wire.Delivery.trace`."""
+    """``span``'s W3C traceparent (``00-<trace id>-<span id>-<flags>``), for :attr:`kafkabridge.wire.Delivery.trace`;
+    None when the span is not recorded (sampled out): the task then shares its batch's delivery state
+    (no per-message kwargs) and the handler's span falls back to the record's headers, sampled out too."""
     context = span.get_span_context()
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}" if context.is_valid else None
+    if not (context.is_valid and span.is_recording()):
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def _attributes(message: Message, **more: Any) -> dict[str, Any]:

@@ -1,0 +1,264 @@
+"""``python -m bench.producer``: the cost of kafkabridge's Producer, metrics and tracing (issue 10).
+
+    python -m bench.producer                 # 5 runs: 100,000 records per producer run, 100,000 messages per bridge run
+    python -m bench.producer --runs 3 --count 30000 --bridge-count 50000
+
+1. ``Producer.send`` against raw confluent-kafka ``produce`` with the same librdkafka options
+   (idempotent, acks=all, linger.ms=5), the same records, one after the other in each run (the order
+   alternates): throughput to the last acknowledgement, and p50/p99 produce latency (librdkafka's
+   per-message latency, send to acknowledgement, under that full load). Target: send ≥ 0.90 × raw.
+2. The bridge (Kafka → Celery broker, commit after publish: no ledger, so its own cost shows most)
+   with metrics and tracing off, and on (``PrometheusHooks`` and an OpenTelemetry SDK that samples
+   every message into a ``BatchSpanProcessor`` whose exporter drops the spans), each in a fresh
+   process (a tracer provider is set once per process), back to back in each run. Target: on ≥ 0.95 × off.
+
+Ratios are taken within each run, then the median over runs. Uses Redis DB 5 (``KB_BENCH_BROKER_URL``),
+apart from ``python -m bench``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+os.environ.setdefault("KB_BENCH_BROKER_URL", "redis://127.0.0.1:6379/5")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+
+from confluent_kafka import Producer as KafkaProducer  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from . import harness  # noqa: E402
+
+PRODUCER_TARGET = 0.90
+OBSERVED_BRIDGE_TARGET = 0.95
+CONFIG = {"bootstrap.servers": harness.KAFKA, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.producer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--count", type=int, default=100_000, help="records per producer run")
+    parser.add_argument("--bridge-count", type=int, default=100_000, help="messages per bridge run")
+    parser.add_argument("--skip", choices=("producer", "bridge"), action="append", default=[])
+    parser.add_argument("--child-bridge", nargs=2, metavar=("TOPIC", "MODE"), help=argparse.SUPPRESS)  # TOPIC MODE
+    options = parser.parse_args(argv)
+    if options.child_bridge:
+        topic, mode = options.child_bridge
+        print(json.dumps(_bridge_in_this_process(topic, options.bridge_count, mode)))
+        return 0
+    os.environ["CELERY_BROKER_URL"] = harness.BROKER_URL
+    try:
+        if "producer" not in options.skip:
+            report_producer(measure_producer(options.runs, options.count))
+        if "bridge" not in options.skip:
+            report_bridge(measure_bridge(options.runs, options.bridge_count))
+    finally:
+        harness.delete_topics()
+    return 0
+
+
+# -- 1. Producer.send against raw produce -----------------------------------------------------------
+
+
+def measure_producer(runs: int, count: int) -> list[dict[str, Any]]:
+    import django
+
+    django.setup()
+    results = []
+    for run in range(runs):
+        order = ("raw", "send") if run % 2 == 0 else ("send", "raw")
+        measured = {}
+        for name in order:
+            topic = _new_topic(f"bench-produce-{name}")
+            measured[name] = (raw_produce if name == "raw" else kafkabridge_send)(topic, count)
+        results.append(measured)
+        print(f"run {run + 1}: raw {measured['raw']['rate']:,.0f}/s, send {measured['send']['rate']:,.0f}/s, "
+              f"ratio {measured['send']['rate'] / measured['raw']['rate']:.3f}", file=sys.stderr)
+    return results
+
+
+def _value(i: int) -> bytes:
+    return b'{"n": %d, "p": "%s"}' % (i, b"x" * 70)
+
+
+def raw_produce(topic: str, count: int) -> dict[str, Any]:
+    """confluent-kafka as its own example does it: produce, poll(0) for delivery reports, flush."""
+    producer = KafkaProducer(CONFIG)
+    latencies: list[float] = []
+    errors: list[object] = []
+
+    def delivered(error: object, message: Any) -> None:
+        if error is not None:
+            errors.append(error)
+        else:
+            latencies.append(message.latency())
+
+    started = time.perf_counter()
+    for i in range(count):
+        while True:
+            try:
+                producer.produce(topic, _value(i), key=str(i).encode(), on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    assert producer.flush(60) == 0 and not errors, f"raw produce lost records: {errors[:3]}"
+    return _produced(count, time.perf_counter() - started, latencies)
+
+
+def kafkabridge_send(topic: str, count: int) -> dict[str, Any]:
+    """kafkabridge's Producer: bytes values as they are, a latency per Sent, callbacks on its poll thread."""
+    from kafkabridge import Producer
+    from kafkabridge.hooks import HookDispatcher
+    from kafkabridge.settings import BridgeSettings
+
+    latencies: list[float] = []
+    record = lambda sent: latencies.append(sent.latency)  # noqa: E731
+    with Producer(settings=BridgeSettings(bootstrap_servers=harness.KAFKA), hooks=HookDispatcher(), config=CONFIG) as producer:
+        started = time.perf_counter()
+        for i in range(count):
+            producer.send(topic, _value(i), key=str(i).encode()).on_success(record)
+        assert producer.flush(60) == 0
+        elapsed = time.perf_counter() - started
+    assert len(latencies) == count, f"Producer.send delivered {len(latencies)} of {count}"
+    return _produced(count, elapsed, latencies)
+
+
+def _produced(count: int, seconds: float, latencies: list[float]) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    return {"rate": count / seconds, "p50_ms": _percentile(ordered, 0.50) * 1000, "p99_ms": _percentile(ordered, 0.99) * 1000}
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _new_topic(prefix: str) -> str:
+    topic = harness.unique(prefix)
+    admin = AdminClient({"bootstrap.servers": harness.KAFKA})  # must outlive its futures
+    for future in admin.create_topics([NewTopic(topic, num_partitions=harness.PARTITIONS, replication_factor=1)]).values():
+        future.result(30)
+    harness.CREATED_TOPICS.append(topic)
+    return topic
+
+
+def report_producer(results: list[dict[str, Any]]) -> None:
+    ratios = [r["send"]["rate"] / r["raw"]["rate"] for r in results]
+    print("\nProducer.send vs raw confluent-kafka produce (records/s; latency ms, send to acknowledgement, under load)")
+    print(f"{'run':>4} {'raw /s':>10} {'send /s':>10} {'ratio':>7} {'raw p50':>8} {'raw p99':>8} {'send p50':>9} {'send p99':>9}")
+    for run, r in enumerate(results, 1):
+        print(f"{run:>4} {r['raw']['rate']:>10,.0f} {r['send']['rate']:>10,.0f} {ratios[run - 1]:>7.3f} "
+              f"{r['raw']['p50_ms']:>8.1f} {r['raw']['p99_ms']:>8.1f} {r['send']['p50_ms']:>9.1f} {r['send']['p99_ms']:>9.1f}")
+    median = lambda side, key: statistics.median(r[side][key] for r in results)  # noqa: E731
+    print(f"{'med':>4} {median('raw', 'rate'):>10,.0f} {median('send', 'rate'):>10,.0f} {statistics.median(ratios):>7.3f} "
+          f"{median('raw', 'p50_ms'):>8.1f} {median('raw', 'p99_ms'):>8.1f} {median('send', 'p50_ms'):>9.1f} {median('send', 'p99_ms'):>9.1f}")
+    verdict = "met" if statistics.median(ratios) >= PRODUCER_TARGET else "NOT met"
+    print(f"send / raw, median of per-run ratios: {statistics.median(ratios):.3f} (target ≥ {PRODUCER_TARGET}: {verdict})")
+
+
+# -- 2. the bridge with metrics and tracing off and on ---------------------------------------------
+
+
+MODES = {"off": (False, None), "metrics": (True, None), "on": (True, 1.0), "sampled": (True, 0.01)}
+"""Bridge variants: (PrometheusHooks, tracing sample ratio or None for no SDK). "on" is what the target is
+about (metrics and every message traced); "metrics" and "sampled" (1% of traces) show where the cost is."""
+
+
+def measure_bridge(runs: int, count: int) -> list[dict[str, float]]:
+    topic = harness.unique("bench-observed")
+    print(f"filling {topic} with {count:,} messages", file=sys.stderr)
+    harness.fill_topic(topic, count)
+    results = []
+    for run in range(runs):
+        order = list(MODES) if run % 2 == 0 else list(reversed(MODES))
+        measured = {mode: _bridge_in_a_child(topic, count, mode) for mode in order}
+        results.append(measured)
+        print(f"run {run + 1}: " + ", ".join(f"{mode} {measured[mode]:,.0f}/s" for mode in MODES), file=sys.stderr)
+    return results
+
+
+def _bridge_in_a_child(topic: str, count: int, mode: str) -> float:
+    argv = [sys.executable, "-m", "bench.producer", "--bridge-count", str(count), "--child-bridge", topic, mode]
+    result = subprocess.run(argv, cwd=harness.ROOT, env=harness.process_env(KB_BENCH_TOPIC=topic), capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"the bridge run ({mode}) failed:\n{result.stderr[-3000:]}")
+    return float(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _bridge_in_this_process(topic: str, count: int, mode: str) -> float:
+    """One bridge run (commit after publish) in this process, with the metrics and tracing of ``mode`` (:data:`MODES`)."""
+    import django
+
+    django.setup()
+    from kombu.utils.imports import symbol_by_name
+    from prometheus_client import CollectorRegistry
+
+    from kafkabridge import build_bridge, runtime
+    from kafkabridge.hooks import HookDispatcher
+    from kafkabridge.observability import tracing
+    from kafkabridge.observability.metrics import Metrics, PrometheusHooks
+    from kafkabridge.settings import COMMIT_AFTER_PUBLISH
+
+    from .scenarios import _PublishCounter, _quiet
+
+    app = symbol_by_name(runtime.current().settings.celery_app)
+    app.loader.import_default_modules()
+    counter = _PublishCounter(count)
+    hooks = [counter]
+    metrics, sample_ratio = MODES[mode]
+    if metrics:
+        hooks.append(PrometheusHooks(Metrics(CollectorRegistry())))
+    if sample_ratio is not None:
+        _trace(sample_ratio)
+    assert tracing.enabled() == (sample_ratio is not None)
+    queue, group = harness.unique("observed"), harness.unique("observed")
+    settings = replace(runtime.current().settings, group_id=group, queue=queue, commit_after=COMMIT_AFTER_PUBLISH, shutdown_timeout=2.0)
+    bridge = build_bridge(app, settings, topics=[topic], hooks=HookDispatcher(hooks))
+    counter.bridge = bridge
+    try:
+        with _quiet("kafkabridge.consumer.bridge"):
+            bridge.run()
+    finally:
+        harness.broker().delete(queue)
+    return (counter.published - counter.first) / (counter.finished - counter.started)
+
+
+def _trace(ratio: float) -> None:
+    """An SDK that samples ``ratio`` of the traces and drops the spans in its exporter: the cost of making them."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    class Dropped(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
+    provider.add_span_processor(BatchSpanProcessor(Dropped(), max_queue_size=65_536, max_export_batch_size=4096))
+    trace.set_tracer_provider(provider)
+
+
+def report_bridge(results: list[dict[str, float]]) -> None:
+    others = [mode for mode in MODES if mode != "off"]
+    ratios = {mode: [r[mode] / r["off"] for r in results] for mode in others}
+    print("\nBridge throughput (messages/s, Kafka → Celery broker, commit after publish); ratios to 'off' in the same run")
+    print("off: no metrics, no SDK; metrics: PrometheusHooks; on: metrics + every message traced; sampled: metrics + 1% traced")
+    print(f"{'run':>4} " + " ".join(f"{mode + ' /s':>11}" for mode in MODES) + " " + " ".join(f"{mode + '/off':>12}" for mode in others))
+    for run, r in enumerate(results):
+        print(f"{run + 1:>4} " + " ".join(f"{r[mode]:>11,.0f}" for mode in MODES) + " " + " ".join(f"{ratios[m][run]:>12.3f}" for m in others))
+    print(f"{'med':>4} " + " ".join(f"{statistics.median(r[mode] for r in results):>11,.0f}" for mode in MODES) + " "
+          + " ".join(f"{statistics.median(ratios[m]):>12.3f}" for m in others))
+    verdict = "met" if statistics.median(ratios["on"]) >= OBSERVED_BRIDGE_TARGET else "NOT met"
+    print(f"on / off, median of per-run ratios: {statistics.median(ratios['on']):.3f} (target ≥ {OBSERVED_BRIDGE_TARGET}: {verdict})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

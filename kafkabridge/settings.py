@@ -122,6 +122,10 @@ class BridgeSettings:
             )
         self.topic_limits()  # refuse a malformed limit at start-up, not at the first message
         self.topic_schemas()  # the same for a malformed schema or a missing schema file
+        if self.alerts:  # a malformed ALERTS is a start-up error too (kafkabridge[alerts] is then needed anyway)
+            from .alerts.settings import AlertSettings
+
+            AlertSettings.from_mapping(self.alerts, environ={})
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigurationError(f"METRICS_PORT must be a port number (1-65535) or None, got {self.metrics_port}")
         for name in ("poll_timeout", "commit_interval", "shutdown_timeout"):

@@ -102,7 +102,10 @@ class AlertHooks(Hooks):
         """This process's sender; None when alerts are off (no webhook URL). Built at the first event."""
         if not self._configured:
             self._configured = True
-            self._sender = build_sender(self._settings(), self._bridge())
+            try:
+                self._sender = build_sender(self._settings(), self._bridge())
+            except Exception:  # reported once; the process runs on without alerts
+                logger.exception("alerts are off in this process: their settings or wiring are broken")
         return self._sender
 
     def _settings(self) -> AlertSettings:

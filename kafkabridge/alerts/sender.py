@@ -12,6 +12,7 @@ process (so a forked Celery pool process starts its own).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -73,6 +74,18 @@ class AlertSender:
             self._token = uuid.uuid4().hex
             threading.Thread(target=self._record_loop, name="kafkabridge-alerts-recorder", daemon=True).start()
             threading.Thread(target=self._flush_loop, name="kafkabridge-alerts-sender", daemon=True).start()
+            atexit.register(self.record_queued)
+
+    def record_queued(self) -> None:
+        """At exit: what is still queued goes to Redis (once, bounded by Redis' socket timeout), so another process sends it."""
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if items:
+            self._record(items)
 
     def stop(self) -> None:
         self._stop.set()

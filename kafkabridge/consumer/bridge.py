@@ -504,6 +504,7 @@ class Bridge:
     def _on_kafka_error(self, error: KafkaError) -> None:
         if error.fatal():
             logger.critical("fatal Kafka client error: %s", error)
+            self._hooks.emit("on_service_error", "kafka", KafkaException(error))
             self.stop()
             return
         self._report_once(f"kafka:{error.code()}", "Kafka client error (librdkafka retries by itself): %s", error)

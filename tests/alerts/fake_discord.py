@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+WEBHOOK_ID, TOKEN = "1180000000000000001", "tok-" + "x" * 60
+"""The fake webhook's id and token: what must never show in a log line."""
 LIMITS = {"content": 2000, "embeds": 10, "title": 256, "description": 4096, "fields": 25, "name": 256, "value": 1024,
           "footer": 2048, "author": 256, "total": 6000}
 
@@ -67,8 +69,9 @@ class Request:
 
 
 class FakeDiscord:
-    def __init__(self, *, rate: float | None = None, delay: float = 0.0, retry_after: float = 0.5) -> None:
-        self.webhook_id, self.token = "1180000000000000001", "tok-" + "x" * 60
+    def __init__(self, *, rate: float | None = None, delay: float = 0.0, retry_after: float = 0.5, discord: bool = True) -> None:
+        self.discord = discord  # False: a generic JSON webhook, any JSON body accepted
+        self.webhook_id, self.token = WEBHOOK_ID, TOKEN
         self.rate, self.delay, self.retry_after = rate, delay, retry_after
         self.requests: list[Request] = []
         self.messages: dict[str, dict[str, Any]] = {}
@@ -110,7 +113,7 @@ class FakeDiscord:
                 self.requests.append(Request(time.time(), method, message_id, 429, payload))
                 return 429, {"message": "You are being rate limited.", "retry_after": self.retry_after, "global": False}
             self._last_accepted = now
-        problems = problems_of(payload)
+        problems = problems_of(payload) if self.discord else []
         if problems:
             self._record(method, message_id, 400, payload, problems)
             return 400, {"message": "Invalid Form Body", "errors": problems}

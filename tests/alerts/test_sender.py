@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 from typing import Iterator
 
@@ -59,15 +61,30 @@ def test_events_of_one_group_from_three_senders_make_one_message_then_edits(ns: 
         assert len({r.message_id for r in fake.accepted() if "orders" in r.payload["content"]}) == 1  # type: ignore[index]
 
 
-def test_a_group_left_by_a_sender_that_died_mid_window_is_sent_by_another(ns: str, senders: list) -> None:
+DYING_PROCESS = """
+import os, sys, time
+from kafkabridge.alerts import AlertEvent, AlertSettings
+from kafkabridge.alerts.hooks import build_sender
+sender = build_sender(AlertSettings(webhook_url=os.environ["URL"], prefix=os.environ["PREFIX"], redis_url=os.environ["REDIS"], window=3.0))
+for i in range(5):
+    sender.submit(AlertEvent("dead_letter", "orders", "builtins.RuntimeError", time.time(), {"id": f"orders/0@{i}"}))
+while not sender.groups.client.zcard(sender.groups.due_key):
+    time.sleep(0.05)
+print("recorded", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_group_left_by_a_process_killed_mid_window_is_sent_by_another(ns: str, senders: list) -> None:
     with FakeDiscord() as fake:
-        dying = new_sender(ns, fake.url, senders, window=2.0)
-        for i in range(5):
-            dying.submit(event(offset=i))
-        groups = dying.groups
-        support.wait_until(lambda: groups.client.zcard(groups.due_key) == 1, timeout=10, what="the group in Redis")
-        dying.stop()  # its threads end: nobody in this "process" sends any more
-        survivor = new_sender(ns, fake.url, senders, window=2.0)
+        env = {**os.environ, "URL": fake.url, "PREFIX": f"{ns}:alerts", "REDIS": os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")}
+        dying = subprocess.Popen([sys.executable, "-c", DYING_PROCESS], env=env, stdout=subprocess.PIPE, cwd=support.ROOT)
+        try:
+            assert dying.stdout is not None and dying.stdout.readline().strip() == b"recorded"
+        finally:
+            dying.kill()  # SIGKILL mid-window: it never sends
+            dying.wait()
+        survivor = new_sender(ns, fake.url, senders, window=3.0)
         survivor.start()
         support.wait_until(lambda: len(fake.accepted("POST")) == 1, timeout=15, what="the survivor's message")
         assert titles(fake)[0].startswith("🔴 5 × orders")
@@ -146,3 +163,14 @@ def test_a_full_queue_drops_counts_and_logs(ns: str, senders: list, caplog: pyte
     assert time.monotonic() - started < 1.0  # never blocks
     assert sender.dropped > 0
     assert any("dropped" in r.getMessage() and "queue is full" in r.getMessage() for r in caplog.records)
+
+
+def test_the_json_webhook_gets_the_groups_facts(ns: str, senders: list) -> None:
+    with FakeDiscord(discord=False) as hook:
+        sender = new_sender(ns, hook.url, senders, notifier="json", window=0.3)
+        for i in range(3):
+            sender.submit(event(offset=i, message="@everyone *boom*"))
+        support.wait_until(lambda: hook.accepted(), timeout=10, what="the JSON alert")
+        body = hook.accepted()[0].payload
+        assert body is not None and body["kind"] == "dead_letter" and body["topic"] == "orders" and body["count"] == 3
+        assert body["status"] == "open" and body["admin_url"].startswith("http://ops.example/admin/") and len(body["examples"]) == 3

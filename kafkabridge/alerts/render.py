@@ -55,6 +55,8 @@ def discord_payload(group: Group, *, url: str | None) -> dict[str, Any]:
     title = f"{'✅' if group.status == 'resolved' else '🔴' if group.status == 'open' else '⏸'} {group.count} × {group.topic} {TITLES.get(group.kind, group.kind)}"
     if group.kind != OUTAGE and group.kind != LAG:
         title += f" ({short_exception})"
+    if group.kind == OUTAGE and group.status == "resolved":
+        title = f"✅ {group.topic} recovered after {group.count} error(s)"
     lines = [
         f"**{group.count}** event(s) of kind `{group.kind}` on **{escape(group.topic)}**"
         + (f", exception **{escape(group.exception)}**" if group.exception else ""),

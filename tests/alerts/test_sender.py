@@ -150,7 +150,7 @@ def test_an_outage_group_recovers(ns: str, senders: list) -> None:
         sender.submit(AlertEvent(OUTAGE, "database", "", time.time(), {"exception": "OperationalError", "message": "down"}))
         support.wait_until(lambda: len(fake.accepted("POST")) == 1, timeout=10, what="the outage message")
         sender.submit(("resolve", None, group_id(OUTAGE, "database", "")))
-        support.wait_until(lambda: any(t.startswith("✅ 1 × database unreachable") for t in titles(fake, "PATCH")), timeout=10, what="recovered")
+        support.wait_until(lambda: any(t == "✅ database recovered after 1 error(s)" for t in titles(fake, "PATCH")), timeout=10, what="recovered")
 
 
 def test_a_full_queue_drops_counts_and_logs(ns: str, senders: list, caplog: pytest.LogCaptureFixture) -> None:

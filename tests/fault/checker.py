@@ -10,7 +10,8 @@ One run::
 
 What it asserts (``Figures.problems``):
 
-- no loss: every message Kafka acknowledged to the producer was handled or dead-lettered;
+- no loss: every message Kafka acknowledged to the producer was handled or dead-lettered (a message
+  without an outcome is lost, or stuck in a loop that holds its partition's commits back);
 - commits: per partition the sampled committed offset never moves backwards, and never passes a
   message whose outcome was not recorded before the sample was taken (the journal's time stamps);
 - attempts: no run saw an attempt number beyond the policy's, and no message ran more distinct attempts;
@@ -33,7 +34,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from tests import support
 
 COMMIT_SAMPLE_INTERVAL = 0.2
-QUIET_SECONDS = 2.0
+QUIET_SECONDS = 1.5
 """After the last outcome, no handler runs for this long before the figures are taken."""
 
 
@@ -178,7 +179,8 @@ class Figures:
     sent: int
     handled: int
     dead_lettered: int
-    lost: int
+    no_outcome: int
+    """Acknowledged messages neither handled nor dead-lettered when the run ended: lost, or stuck in a loop."""
     runs: int
     duplicates: int
     duplicated_messages: int
@@ -198,7 +200,7 @@ class Figures:
         def seconds(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}s"
 
-        return (f"sent {self.sent}, handled {self.handled}, dead-lettered {self.dead_lettered}, lost {self.lost}, "
+        return (f"sent {self.sent}, handled {self.handled}, dead-lettered {self.dead_lettered}, no outcome {self.no_outcome}, "
                 f"runs {self.runs}, duplicates {self.duplicates} (on {self.duplicated_messages} messages), "
                 f"max attempt {self.max_attempt}, outage {seconds(self.outage_s)}, recovery {seconds(self.recovery_s)}, "
                 f"commits caught up {seconds(self.commits_caught_up_s)}, duration {self.duration_s:.1f}s, "
@@ -350,8 +352,8 @@ def judge(
 
     lost = sorted(set(acked) - set(outcome_at))
     if lost:
-        problems.append(f"LOST: {len(lost)} acknowledged message(s) neither handled nor dead-lettered, e.g. "
-                        + ", ".join(f"{m} ({acked[m].partition}@{acked[m].offset})" for m in lost[:5]))
+        problems.append(f"NO OUTCOME: {len(lost)} acknowledged message(s) neither handled nor dead-lettered (lost, or "
+                        "stuck), e.g. " + ", ".join(f"{m} ({acked[m].partition}@{acked[m].offset})" for m in lost[:5]))
     twice = sorted(m for m in outcome_at if handled.get(m, 0) + dead.get(m, 0) > 1)
 
     problems += _commit_problems(acked, outcome_at, samples)
@@ -385,7 +387,7 @@ def judge(
         sent=len(acked),
         handled=sum(1 for m in acked if handled.get(m)),
         dead_lettered=sum(1 for m in acked if dead.get(m) and not handled.get(m)),
-        lost=len(lost),
+        no_outcome=len(lost),
         runs=sum(len(r) for r in runs.values()),
         duplicates=duplicates,
         duplicated_messages=len(duplicated),

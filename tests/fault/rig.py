@@ -68,9 +68,14 @@ class Rig:
         worker.process.wait(30)
 
     def stop_all(self) -> None:
+        """SIGTERM to every process at once (each then gets up to 30 s before kill -9), then the orphans."""
+        for worker in self.workers:
+            if worker.alive():
+                self.pool_processes(worker)
         for process in [*self.bridges, *self.workers]:
-            if process.alive() and process in self.workers:
-                self.pool_processes(process)
+            if process.alive():
+                process.signal(signal.SIGTERM)
+        for process in [*self.bridges, *self.workers]:
             process.stop()
         for pid in self._pool_processes:  # orphans of a killed worker: ours, by pid, still a celery process
             try:

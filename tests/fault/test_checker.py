@@ -27,9 +27,9 @@ def test_a_clean_run_has_no_problem_and_no_duplicate() -> None:
     assert (figures.handled, figures.dead_lettered, figures.duplicates, figures.runs) == (1, 1, 0, 3)
 
 
-def test_an_acknowledged_message_without_an_outcome_is_lost() -> None:
+def test_an_acknowledged_message_without_an_outcome_is_caught() -> None:
     figures = judge(acked((0, 0), (0, 1)), run("m000000", 1, T0 + 1), [], max_attempts=3, fault_at=None, started_at=T0)
-    assert figures.lost == 1 and any("LOST" in p and "m000001" in p for p in figures.problems)
+    assert figures.no_outcome == 1 and any("NO OUTCOME" in p and "m000001" in p for p in figures.problems)
 
 
 def test_a_commit_past_a_message_not_yet_final_is_caught() -> None:

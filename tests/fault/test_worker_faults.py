@@ -12,6 +12,7 @@ import os
 import signal
 from typing import Callable
 
+import pytest
 import redis
 
 from tests import support
@@ -136,6 +137,13 @@ def outcomes_by_kind(run: Run, ids: list[str], kind_of: Callable[[str], str]) ->
 HANG_N = 100
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "library bug: a run killed by Celery's hard time limit is never counted. Celery acknowledges the task "
+    "(acks_on_failure_or_timeout), so the same dispatch never begins again and begin.lua's crash count "
+    "(only when running == this dispatch's token) stays 0; after the lease (time limit + 30 s) the bridge "
+    "dispatches it again and begin.lua takes over an expired run of another dispatch without counting it. "
+    "The message runs at attempt 1 every ~32 s forever, is never dead-lettered, and its partition's commits "
+    "stop at it. Fix: count an expired run of an older dispatch as a crash in begin.lua"))
 def test_a_handler_killed_by_its_hard_time_limit_runs_again_and_is_dead_lettered_after_k_crashes(rig: Rig, report) -> None:
     # Given a handler (2 s time limit, max_crashes=2) that swallows SoftTimeLimitExceeded on some
     # messages, so that Celery's hard limit kills its pool process: on their first run, or on every run
@@ -145,12 +153,19 @@ def test_a_handler_killed_by_its_hard_time_limit_runs_again_and_is_dead_lettered
 
     # When a stream runs through it
     run = rig.stream(topic, n=HANG_N, rate=SLOW_RATE, max_attempts=plan.SLOW_POLICY.max_attempts)
-    figures = rig.settle(run, timeout=120)
+    ids = run.producing.ids()
+    hanging = [m for m in ids if plan.hang(m) == "always"]
+
+    def dead_or_past_k(message_id: str) -> bool:
+        return message_id in run.finished_ids() or len(runs_of(run, message_id)) > plan.HANG_MAX_CRASHES
+
+    support.wait_until(lambda: all(dead_or_past_k(m) for m in hanging), timeout=150,
+                       what=f"each hanging message dead-lettered, or run more than {plan.HANG_MAX_CRASHES} times")
+    looping = any(m not in run.finished_ids() for m in hanging)
+    figures = rig.settle(run, timeout=1 if looping else 60)  # a loop is known already: take the figures now
 
     # Then a message killed once runs again and is handled; one killed on every run is dead-lettered after
     # K runs (a run the hard limit killed counts as a crash, like any run that killed its process)
-    ids = run.producing.ids()
-    hanging = [m for m in ids if plan.hang(m) == "always"]
     figures.recovery_s = run.span(m for m in ids if plan.hang(m))
     report("10b", f"A handler killed by its hard time limit runs again, and is dead-lettered after "
                   f"{plan.HANG_MAX_CRASHES} such crashes", "hard time limit (2 s) on the first run / on every run", figures)

@@ -23,6 +23,7 @@ TITLES = {
     DEAD_LETTER: "dead-lettered", REQUEUE_FAILED: "failed again after a requeue", RATE_LIMITED: "held by a rate limit",
     LAG: "lagging", PRODUCE_FAILED: "not delivered by the producer", OUTAGE: "unreachable",
 }
+_RECORD_ID = re.compile(r"[A-Za-z0-9._-]+/\d+@\d+")
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()<-])")
 
 
@@ -87,7 +88,9 @@ def _field(example: Mapping[str, Any]) -> dict[str, Any]:
     details = [f"{label}: {escape(str(example[key]))}" for key, label in
                (("key", "key"), ("attempts", "attempts"), ("exception", "exception"), ("message", "message"), ("reason", "reason"))
                if example.get(key) not in (None, "")]
-    return {"name": cut(escape(name), FIELD_NAME), "value": cut("\n".join(details) or "—", FIELD_VALUE), "inline": False}
+    # a record id (topic/partition@offset) stays copyable: topic names cannot hold "@", so no mention is possible
+    name = _MARKDOWN.sub(r"\\\1", name) if _RECORD_ID.fullmatch(name) else escape(name)
+    return {"name": cut(name, FIELD_NAME), "value": cut("\n".join(details) or "—", FIELD_VALUE), "inline": False}
 
 
 def fit_total(embed: dict[str, Any]) -> dict[str, Any]:

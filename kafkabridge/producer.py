@@ -36,9 +36,8 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from celery.signals import worker_process_shutdown
 from confluent_kafka import KafkaError, KafkaException
@@ -59,6 +58,8 @@ DEFAULT_QUEUE_FULL_TIMEOUT = 5.0
 """Seconds ``send`` waits for room in librdkafka's local queue before it fails the result."""
 EXIT_FLUSH_TIMEOUT = 10.0
 """Seconds a producer still open at process exit may take to deliver what it holds."""
+ANY_PARTITION = -1
+"""librdkafka's "unassigned" partition: the partitioner picks one from the key."""
 POLL_INTERVAL = 0.1
 """Seconds the poll thread waits for a delivery report; bounds how late a late-registered callback runs."""
 
@@ -67,32 +68,46 @@ Value = Any
 HeaderInput = Mapping[str, "bytes | str | None"] | Iterable[tuple[str, "bytes | str | None"]]
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """Where a record landed. ``latency``: seconds from ``send`` to the broker's acknowledgement."""
+class Sent(NamedTuple):
+    """Where a record landed. ``latency``: seconds from ``send`` to the broker's acknowledgement.
+
+    A named tuple, not a dataclass: one is made per delivered record, on the poll thread.
+    """
 
     topic: str
     partition: int
     offset: int
-    timestamp: datetime | None
+    timestamp_ms: int | None
+    """The record's Kafka timestamp in milliseconds (None when the broker gave none)."""
     latency: float
+
+    @property
+    def timestamp(self) -> datetime | None:
+        return from_millis(self.timestamp_ms)
 
 
 Callback = Callable[[Any], object]
 
 
 class SendResult:
-    """The fate of one ``send``: a small future. Callbacks run once, on the producer's poll thread."""
+    """The fate of one ``send``: a small future. Callbacks run once, on the producer's poll thread.
 
-    def __init__(self, topic: str, schedule: Callable[[Callable[[], None]], None], span: Any = None) -> None:
+    Kept light (it is made for every record): one lock shared by the producer's results, and an
+    event only when somebody waits in :meth:`result`.
+    """
+
+    __slots__ = ("topic", "_span", "_schedule", "_lock", "_event", "_done", "_sent", "_error", "_waiting")
+
+    def __init__(self, topic: str, schedule: Callable[[Callable[[], None]], None], lock: threading.Lock, span: Any = None) -> None:
         self.topic = topic
         self._span = span
         self._schedule = schedule
-        self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._lock = lock
+        self._event: threading.Event | None = None
+        self._done = False
         self._sent: Sent | None = None
         self._error: BaseException | None = None
-        self._waiting: list[tuple[bool, Callback]] = []
+        self._waiting: list[tuple[bool, Callback]] | None = None
 
     def on_success(self, callback: Callable[[Sent], object]) -> SendResult:
         """Call ``callback(sent)`` once the record is in Kafka (at once, on the poll thread, if it is already)."""
@@ -103,12 +118,16 @@ class SendResult:
         return self._add(False, callback)
 
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._done
 
     def result(self, timeout: float | None = None) -> Sent:
         """Wait up to ``timeout`` seconds: the :class:`Sent` metadata, or raise the failure
         (:class:`~kafkabridge.errors.ProduceError`); :class:`TimeoutError` while still undecided."""
-        if not self._done.wait(timeout):
+        with self._lock:
+            if not self._done and self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        if event is not None and not event.wait(timeout):
             raise TimeoutError(f"no delivery report for the record sent to {self.topic!r} within {timeout}s")
         if self._error is not None:
             raise self._error
@@ -127,7 +146,9 @@ class SendResult:
 
     def _add(self, on_success: bool, callback: Callback) -> SendResult:
         with self._lock:
-            if not self._done.is_set():
+            if not self._done:
+                if self._waiting is None:
+                    self._waiting = []
                 self._waiting.append((on_success, callback))
                 return self
         if on_success == (self._error is None):
@@ -137,11 +158,14 @@ class SendResult:
     def _complete(self, sent: Sent | None, error: BaseException | None) -> None:
         """Decide the result (once) and run the callbacks registered so far; called on the poll thread."""
         with self._lock:
-            if self._done.is_set():
+            if self._done:
                 return
             self._sent, self._error = sent, error
-            self._done.set()
-            waiting, self._waiting = self._waiting, []
+            self._done = True
+            waiting, self._waiting = self._waiting or (), None
+            event = self._event
+        if event is not None:
+            event.set()
         tracing.end_send(self._span, sent and sent.partition, sent and sent.offset, error)
         for on_success, callback in waiting:
             if on_success == (error is None):
@@ -180,13 +204,16 @@ class Producer:
         self._queue_full_timeout = queue_full_timeout
         self.config = {"bootstrap.servers": settings.bootstrap_servers, **DEFAULT_CONFIG, **settings.producer_config, **(config or {})}
         self._kafka = KafkaProducer(self.config)
-        self._pid = os.getpid()
+        self._generation = _fork_generation
         self._room = threading.Event()
+        self._room_wanted = False
         self._pending: list[Callable[[], None]] = []
         self._pending_lock = threading.Lock()
-        self._unfinished = 0
+        self._results_lock = threading.Lock()
+        self._sent_total = self._decided_total = 0
         self._flushers = 0
         self._idle = threading.Condition()
+        self._schemas: dict[str, Any] = {}
         self._closing = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._poll_loop, name="kafkabridge-producer-poll", daemon=True)
@@ -209,30 +236,32 @@ class Producer:
         nothing was sent then."""
         if self._closed:
             raise ProduceError(topic, "the producer is closed")
-        if os.getpid() != self._pid:
+        if self._generation != _fork_generation:
             raise ProduceError(topic, "this producer was made in another process (before a fork): make one in each process, at first use")
         payload = serialize_value(value)
-        options: dict[str, Any] = {"key": serialize_key(key), "headers": serialize_headers(headers)}
-        if partition is not None:
-            options["partition"] = partition
-        schema = schema_for(self.settings.schemas, topic)
+        raw_key = serialize_key(key)
+        schema = self._schema(topic)
         if schema is not None:
             schema.check_value(payload)
-        span, options["headers"] = tracing.start_send(topic, options["headers"])  # W3C trace context into the headers
-        result = SendResult(topic, self._schedule, span)
+        span, raw_headers = tracing.start_send(topic, serialize_headers(headers))  # W3C trace context into the headers
+        result = SendResult(topic, self._schedule, self._results_lock, span)
         started = time.monotonic()
-        with self._idle:
-            self._unfinished += 1
+        with self._results_lock:
+            self._sent_total += 1
         deadline = started + self._queue_full_timeout
         while True:
-            self._room.clear()
             try:
-                self._kafka.produce(topic, payload, on_delivery=lambda err, msg: self._delivered(result, started, err, msg), **options)
+                self._kafka.produce(
+                    topic, payload, raw_key, ANY_PARTITION if partition is None else partition, headers=raw_headers,
+                    on_delivery=lambda err, msg: self._delivered(result, started, err, msg),
+                )
                 return result
             except BufferError:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
+                self._room.clear()
+                self._room_wanted = True
                 self._room.wait(min(remaining, POLL_INTERVAL))
             except KafkaException as error:  # refused at once: unknown partition, record too large, fatal error
                 kafka_error = error.args[0] if error.args else None
@@ -240,9 +269,7 @@ class Producer:
                 self._schedule(lambda: self._fail(result, ProduceError(topic, problem, kafka_error=kafka_error)))
                 return result
             except BaseException:  # a programming error (TypeError, ...): nothing is queued
-                with self._idle:
-                    self._unfinished -= 1
-                    self._idle.notify_all()
+                self._decided()
                 raise
         problem = f"the local queue stayed full for {self._queue_full_timeout:g}s (queue.buffering.max.messages/kbytes)"
         self._schedule(lambda: self._fail(result, ProduceError(topic, problem)))
@@ -255,12 +282,12 @@ class Producer:
         with self._idle:
             self._flushers += 1  # the poll thread flushes librdkafka meanwhile: queued records go now, linger.ms or not
             try:
-                while self._unfinished:
+                while len(self):
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         break
-                    self._idle.wait(remaining)
-                return self._unfinished
+                    self._idle.wait(min(remaining, POLL_INTERVAL) if remaining is not None else POLL_INTERVAL)
+                return len(self)
             finally:
                 self._flushers -= 1
 
@@ -289,7 +316,7 @@ class Producer:
 
     def __len__(self) -> int:
         """Records sent and not yet decided."""
-        return self._unfinished
+        return self._sent_total - self._decided_total
 
     # -- the poll thread ------------------------------------------------------------------------
 
@@ -319,9 +346,16 @@ class Producer:
         for item in work:
             item()
 
+    def _schema(self, topic: str) -> Any:
+        if topic not in self._schemas:
+            self._schemas[topic] = schema_for(self.settings.schemas, topic)
+        return self._schemas[topic]
+
     def _delivered(self, result: SendResult, started: float, error: KafkaError | None, message: Any) -> None:
         """librdkafka's delivery report (on the poll thread); never raises into ``poll()``."""
-        self._room.set()
+        if self._room_wanted:
+            self._room_wanted = False
+            self._room.set()
         try:
             if error is not None:
                 self._fail(result, ProduceError(result.topic, error.str(), kafka_error=error))
@@ -329,7 +363,7 @@ class Producer:
             latency = message.latency()
             latency = time.monotonic() - started if latency is None else latency
             _, stamp = message.timestamp()
-            sent = Sent(message.topic(), message.partition(), message.offset(), from_millis(stamp if stamp > 0 else None), latency)
+            sent = Sent(message.topic(), message.partition(), message.offset(), stamp if stamp > 0 else None, latency)
             self._hooks.emit("on_produced", sent.topic, sent.partition, latency)
             self._finish(result, sent, None)
         except Exception:
@@ -342,9 +376,15 @@ class Producer:
 
     def _finish(self, result: SendResult, sent: Sent | None, error: BaseException | None) -> None:
         result._complete(sent, error)
-        with self._idle:
-            self._unfinished -= 1
-            self._idle.notify_all()
+        self._decided()
+
+    def _decided(self) -> None:
+        """One more record has its outcome; wake a flush waiting for the last one."""
+        with self._results_lock:
+            self._decided_total += 1
+        if self._flushers and not len(self):
+            with self._idle:
+                self._idle.notify_all()
 
 
 def serialize_value(value: Value) -> bytes | None:
@@ -386,7 +426,18 @@ def serialize_headers(headers: HeaderInput | None) -> list[tuple[str, bytes | No
     return out
 
 
-# -- closing what is still open when the process ends ---------------------------------------------
+# -- forks, and closing what is still open when the process ends ----------------------------------
+
+_fork_generation = 0
+"""Goes up in every forked child: a producer made before the fork sees another number and refuses."""
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _open_producers: weakref.WeakSet[Producer] = weakref.WeakSet()
 _exit_handlers_installed = False

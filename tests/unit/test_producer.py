@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import math
 
 import pytest
@@ -41,7 +42,7 @@ def test_headers_keep_order_and_repeats_and_encode_text() -> None:
 
 def test_a_result_runs_each_callback_once_whether_registered_before_or_after_completion() -> None:
     scheduled: list = []
-    result = SendResult("orders", scheduled.append)
+    result = SendResult("orders", scheduled.append, threading.Lock())
     seen: list = []
     result.on_success(lambda sent: seen.append(("early", sent))).on_failure(lambda error: seen.append(("failed", error)))
     sent = Sent("orders", 0, 7, None, 0.01)
@@ -55,7 +56,7 @@ def test_a_result_runs_each_callback_once_whether_registered_before_or_after_com
 
 def test_result_times_out_while_undecided() -> None:
     with pytest.raises(TimeoutError):
-        SendResult("orders", lambda work: work()).result(timeout=0.01)
+        SendResult("orders", lambda work: work(), threading.Lock()).result(timeout=0.01)
 
 
 def test_a_producer_used_in_a_forked_child_refuses_to_send() -> None:

@@ -10,7 +10,7 @@ key                         type    holds
 ``prefix:{G|T|P}:done``     ZSET    final offsets at or above the floor (member = score = offset)
 ``prefix:{G|T|P}:owner``    HASH    offset → token of the dispatch that owns the message
 ``prefix:{G|T|P}:running``  HASH    offset → token of the run in progress
-``prefix:{G|T|P}:crashes``  HASH    offset → runs of the owning dispatch that began and never ended
+``prefix:{G|T|P}:crashes``  HASH    offset → runs that began and never ended (dead worker, hard time limit)
 ``prefix:{G|T|P}:attempts`` HASH    offset → handler attempts used (a re-dispatch goes on counting)
 ``prefix:{G|T|P}:lease``    HASH    offset → Redis-clock milliseconds until which it counts as alive
 ==========================  ======  ============================================================
@@ -53,7 +53,8 @@ class Begin:
     attempts_used: int
     """Handler attempts spent on this message by earlier dispatches (0 on a first delivery)."""
     crashes: int
-    """Runs of this dispatch that began and never ended: the worker process died under them."""
+    """Runs that began and never ended: the worker process died under them, or Celery's hard time
+    limit killed them (counted when the same dispatch begins again, or when the lease ran out)."""
     wait: float = 0.0
     """For "busy": seconds until the older run's lease runs out."""
 
@@ -123,7 +124,8 @@ class CompletionLedger:
         for (topic, partition), offsets in dispatches.items():
             if offsets:
                 k = self.keys(topic, partition)
-                self._claim(keys=[k["owner"], k["running"], k["lease"]], args=[self._idle_ms, token, *offsets], client=pipe)
+                keys = [k["owner"], k["running"], k["lease"], k["crashes"]]
+                self._claim(keys=keys, args=[self._idle_ms, token, *offsets], client=pipe)
         pipe.execute()
 
     def progress(self, in_flight: Mapping[PartitionKey, list[int]]) -> dict[PartitionKey, PartitionProgress]:

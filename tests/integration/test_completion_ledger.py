@@ -139,9 +139,11 @@ def test_a_new_dispatch_waits_while_the_older_run_holds_a_live_lease(ledger: Com
 def test_a_new_dispatch_runs_once_the_older_runs_lease_ran_out(ledger: CompletionLedger) -> None:
     ledger.begin(at(5), "old", lease_seconds=0.05)
     ledger.claim({(TOPIC, 0): [5]}, "new")
-    wait_until(lambda: ledger.begin(at(5), "new", lease_seconds=30).verdict == "run", timeout=5,
+    runs: list = []
+    wait_until(lambda: runs.append(ledger.begin(at(5), "new", lease_seconds=30)) or runs[-1].verdict == "run", timeout=5,
                what="the older lease to run out", interval=0.02)
-    assert ledger.begin(at(5), "new", lease_seconds=30).crashes == 1, "its own unfinished run counts from now on"
+    assert runs[-1].crashes == 1, "the older run began, never ended and its lease ran out: a crash"
+    assert ledger.begin(at(5), "new", lease_seconds=30).crashes == 2, "and its own unfinished run counts too"
 
 
 def test_claiming_drops_a_lease_that_ran_out_but_keeps_a_live_one(ledger: CompletionLedger) -> None:
@@ -153,5 +155,16 @@ def test_claiming_drops_a_lease_that_ran_out_but_keeps_a_live_one(ledger: Comple
     leases = ledger.progress({(TOPIC, 0): [5, 6]})[(TOPIC, 0)].leases
     assert 5 not in leases, "the new dispatch of 5 is judged on its own"
     assert leases[6] > 0
-    assert ledger.begin(at(5), "new", lease_seconds=30).verdict == "run"
+    fresh = ledger.begin(at(5), "new", lease_seconds=30)
+    assert fresh.verdict == "run" and fresh.crashes == 1, "the run whose lease ran out never ended: a crash"
     assert ledger.begin(at(6), "new", lease_seconds=30).verdict == "busy"
+
+
+def test_a_waiting_retry_whose_lease_ran_out_is_no_crash(ledger: CompletionLedger) -> None:
+    ledger.begin(at(5), "old", lease_seconds=30)
+    ledger.retry_scheduled(at(5), "old", attempts=1, lease_seconds=0.05)  # its worker died while it waited
+    wait_until(lambda: ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].leases[5] < 0, timeout=5,
+               what="the lease to run out", interval=0.02)
+    ledger.claim({(TOPIC, 0): [5]}, "new")
+    again = ledger.begin(at(5), "new", lease_seconds=30)
+    assert (again.verdict, again.attempts_used, again.crashes) == ("run", 1, 0)

@@ -4,7 +4,7 @@
 -- KEYS[2] done      ZSET    offsets at or above the floor whose outcome is final (score = offset)
 -- KEYS[3] owner     HASH    offset -> token of the dispatch that owns the message now
 -- KEYS[4] running   HASH    offset -> token of the run in progress (set here, cleared at its end)
--- KEYS[5] crashes   HASH    offset -> runs of the owning dispatch that began and never ended
+-- KEYS[5] crashes   HASH    offset -> runs that began and never ended (a dead worker, a hard time limit)
 -- KEYS[6] attempts  HASH    offset -> handler attempts already used (survives a re-dispatch)
 -- KEYS[7] lease     HASH    offset -> milliseconds (Redis clock) until which the message counts as alive
 -- ARGV[1] offset
@@ -13,7 +13,7 @@
 -- ARGV[4] idle_ms   keys expire after this long without a write
 --
 -- Returns {verdict, attempts_used, crashes, wait_ms}; verdict is
---   "run"         run the handler (attempts_used: spent by earlier runs; crashes: of this dispatch)
+--   "run"         run the handler (attempts_used: spent by earlier runs; crashes: runs that never ended)
 --   "done"        final already: this copy is a duplicate
 --   "superseded"  the bridge dispatched the message again; this copy stands down
 --   "busy"        a run of an older dispatch may still be going; ask again in wait_ms
@@ -36,6 +36,8 @@ if running == ARGV[2] then
 elseif running then
   local left = tonumber(redis.call('HGET', KEYS[7], offset) or '0') - now_ms
   if left > 0 then return {'busy', 0, 0, left} end
+  -- an older dispatch's run began, never ended, and its lease ran out: it died (or was killed)
+  crashes = redis.call('HINCRBY', KEYS[5], offset, 1)
 end
 redis.call('HSET', KEYS[3], offset, ARGV[2])
 redis.call('HSET', KEYS[4], offset, ARGV[2])

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 PUBLISH_EFFECTIVE_EVERY = 5.0
 """Seconds between publications of the effective rates (for the admin) and log lines about them."""
+MIN_RECHECK = 0.01
+"""Seconds: the soonest a held partition is looked at again, so that a cause before this one holding
+the same partition (a broker outage) cannot make the loop spin."""
 
 
 class PartitionRateLimit(Cause):
@@ -59,7 +62,7 @@ class PartitionRateLimit(Cause):
         return allowed
 
     def holds(self, pending: Counts, now: float) -> Mapping[PartitionKey, float | None]:
-        held = {p: until for p, until in self._blocked_until.items() if pending.get(p, 0) > 0}
+        held = {p: max(until, now + MIN_RECHECK) for p, until in self._blocked_until.items() if pending.get(p, 0) > 0}
         for partition in set(self._blocked_until) - set(held):
             del self._blocked_until[partition]  # nothing waits: fetch again (no hold without a backlog)
         return held
@@ -67,6 +70,9 @@ class PartitionRateLimit(Cause):
     def lag(self, lags: Mapping[PartitionKey, int], now: float) -> None:
         for partition, lag in lags.items():
             self._lags.setdefault(partition, LagSmoother()).observe(lag, now)
+            if partition[0] in self._limits:
+                self._rate_and_burst(partition)  # the effective rate follows the lag with no traffic too
+        self._publish_effective(now)
 
     def forget(self, partitions: Collection[PartitionKey]) -> None:
         for partition in partitions:

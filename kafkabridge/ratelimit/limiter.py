@@ -72,6 +72,7 @@ class RateLimiter:
         self._live = 1
         self._next_heartbeat = 0.0
         self._overrides: dict[str, dict[str, Any]] = {}
+        self._refused: set[str] = set()
         self._next_refresh = 0.0
         self._degraded_since: float | None = None
         self._next_redis_try = 0.0
@@ -85,7 +86,15 @@ class RateLimiter:
         """``configured`` with what an operator changed for ``name`` at run time."""
         self._refresh()
         override = self._overrides.get(name)
-        return configured.merged(override) if override else configured
+        if not override:
+            return configured
+        try:
+            return configured.merged(override)
+        except ConfigurationError as error:  # never let an operator's typo stop a bridge or a worker
+            if name not in self._refused:
+                self._refused.add(name)
+                logger.error("rate limiter: ignoring the run-time override of %s (%s); the configured limit applies", name, error)
+            return configured
 
     def take_many(self, requests: Sequence[Request], *, horizon: float = 0.0) -> list[Grant]:
         """A grant per request: from Redis in one round trip, or locally while Redis is unreachable.

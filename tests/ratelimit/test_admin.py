@@ -134,10 +134,6 @@ def test_an_operator_without_the_permission_cannot_change_a_limit(ns: str, datab
         user.delete()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kafkabridge/ratelimit/limiter.py RateLimiter.limit -> Limit.merged raises ConfigurationError (max_rate below rate) "
-    "inside PartitionRateLimit.admit, in the bridge loop: every bridge with that topic exits with 1 (again at each "
-    "restart while the override stays in Redis); the admin (RateLimitSetting, no validation) saved it"))
 def test_an_override_the_configured_limit_cannot_take_neither_stops_a_running_bridge_nor_is_saved_silently(
     ns: str, kafka_admin: AdminClient, processes: list, logs: Path, operator: Client, broker
 ) -> None:

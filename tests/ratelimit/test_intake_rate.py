@@ -17,11 +17,6 @@ RATE, BURST = 40.0, 4.0
 WINDOW = 5.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kafkabridge/consumer/flow_control.py next_look ignores hold times already past, and PartitionRateLimit.holds "
-    "returns blocked_until = admit time + wait (1/rate = 25 ms), which a turn with a publish outlasts: the bridge then "
-    "waits the whole POLL_TIMEOUT in consume() with the partition paused, so the intake is ~BURST / POLL_TIMEOUT "
-    "(4 / 0.2 s = 20/s here; by the same account 8/s at the default 0.5 s) instead of RATE = 40/s"))
 def test_a_held_partition_is_published_at_its_configured_rate_when_the_burst_is_small(
     ns: str, kafka_admin: AdminClient, processes: list, logs: Path
 ) -> None:

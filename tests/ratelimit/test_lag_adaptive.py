@@ -86,10 +86,6 @@ def test_above_the_lag_threshold_the_effective_rate_rises_then_falls_back_as_the
     assert all(rate < MAX_RATE for _, rate in published)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kafkabridge/consumer/rate_limit.py PartitionRateLimit: _effective[p] is computed only in _rate_and_burst, for "
-    "partitions asking for tokens, while _publish_effective re-publishes it every 5 s with a fresh 'at': once traffic "
-    "stops, the admin shows the last (high) rate forever"))
 def test_the_published_effective_rate_falls_back_when_the_lag_is_gone_even_without_new_traffic(ns: str, services: None) -> None:
     """What the admin shows ("effective now") must follow the lag too when nothing arrives any more.
 

@@ -103,3 +103,15 @@ class RateLimitSetting(models.Model):
 
     def fields(self) -> dict[str, float | None]:
         return {name: getattr(self, name) for name in ("rate", "burst", "max_rate", "lag_threshold", "lag_scale")}
+
+    def clean(self) -> None:
+        """Refuse in the form what kafkabridge would refuse at run time (e.g. max_rate below rate)."""
+        from django.core.exceptions import ValidationError
+
+        from kafkabridge.errors import ConfigurationError
+        from kafkabridge.ratelimit import Limit
+
+        try:
+            Limit(**{name: value for name, value in self.fields().items() if value is not None})
+        except (ConfigurationError, TypeError) as error:
+            raise ValidationError(str(error)) from error

@@ -137,13 +137,6 @@ def outcomes_by_kind(run: Run, ids: list[str], kind_of: Callable[[str], str]) ->
 HANG_N = 100
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: a run killed by Celery's hard time limit is never counted. Celery acknowledges the task "
-    "(acks_on_failure_or_timeout), so the same dispatch never begins again and begin.lua's crash count "
-    "(only when running == this dispatch's token) stays 0; after the lease (time limit + 30 s) the bridge "
-    "dispatches it again and begin.lua takes over an expired run of another dispatch without counting it. "
-    "The message runs at attempt 1 every ~32 s forever, is never dead-lettered, and its partition's commits "
-    "stop at it. Fix: count an expired run of an older dispatch as a crash in begin.lua"))
 def test_a_handler_killed_by_its_hard_time_limit_runs_again_and_is_dead_lettered_after_k_crashes(rig: Rig, report) -> None:
     # Given a handler (2 s time limit, max_crashes=2) that swallows SoftTimeLimitExceeded on some
     # messages, so that Celery's hard limit kills its pool process: on their first run, or on every run

@@ -29,7 +29,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 @dataclass(frozen=True)
 class Surge:
-    """One run: handler start times in seconds from the start of the surge, and what was sent."""
+    """One run: handler start times and the bridge's confirmed publishes, in seconds from the start of the surge."""
 
     mode: str
     rate: float
@@ -37,12 +37,21 @@ class Surge:
     sent: int
     seconds: float
     starts: tuple[float, ...]
+    published: tuple[float, ...] = ()
 
     @property
     def peak(self) -> int:
+        """The most handler starts in any one second."""
         from tests.ratelimit.rates import peak
 
         return peak(self.starts)
+
+    @property
+    def published_peak(self) -> int:
+        """The most messages the bridge handed to Celery in any one second."""
+        from tests.ratelimit.rates import peak
+
+        return peak(self.published)
 
     @property
     def cap(self) -> float:
@@ -63,6 +72,7 @@ def surge(mode: str, *, rate: float, burst: float, multiple: float, seconds: flo
     from tests import support
     from tests.app import recorder
     from tests.ratelimit import rig
+    from tests.ratelimit.app.hooks import published
 
     assert mode in MODES, mode
     ns = f"kbs{uuid4().hex[:10]}"
@@ -88,7 +98,8 @@ def surge(mode: str, *, rate: float, burst: float, multiple: float, seconds: flo
         while time.time() < deadline and recorder.client().llen(recorder.key("started", ns)) < sent:
             time.sleep(0.2)
         starts = tuple(sorted(at - began for at, _ in recorder.started(ns)))
-        return Surge(mode=mode, rate=rate, burst=burst, sent=sent, seconds=seconds, starts=starts)
+        return Surge(mode=mode, rate=rate, burst=burst, sent=sent, seconds=seconds, starts=starts,
+                     published=tuple(at - began for at in published(ns)))
     finally:
         for process in processes:
             process.stop()
@@ -111,7 +122,7 @@ def plot(runs: list[Surge], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     until = int(max(run.seconds for run in runs) + 8)
-    figure, axes = plt.subplots(figsize=(9, 4.5))
+    figure, axes = plt.subplots(figsize=(9, 5.2))
     styles = {"none": ("tab:red", "-"), "intake": ("tab:blue", "-"), "handler": ("tab:green", "--")}
     for run in runs:
         colour, line = styles[run.mode]
@@ -124,7 +135,7 @@ def plot(runs: list[Surge], path: Path) -> None:
     axes.set_xlabel("seconds from the start of the surge")
     axes.set_ylabel("handler executions per second")
     axes.set_title("A surge of 5× the configured rate, with and without the limiter")
-    axes.legend(loc="upper right", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
     axes.set_xlim(0, until)
     axes.set_ylim(bottom=0)
     figure.tight_layout()
@@ -151,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
                           seconds=options.seconds, log_dir=log_dir))
     print(f"\nconfigured: rate {options.rate:g}/s, burst {options.burst:g}; surge {options.multiple:g}× = "
           f"{options.multiple * options.rate:g}/s for {options.seconds:g} s; cap = rate + burst = {options.rate + options.burst:g}/s")
-    print(f"{'run':<36} {'sent':>6} {'started':>8} {'peak/s':>7}  {'≤ cap':>5}  {'cut vs none':>11}")
+    print(f"{'run':<36} {'sent':>6} {'started':>8} {'peak/s':>7}  {'≤ cap':>5}  {'cut vs none':>11}  {'bridge peak/s':>13}")
     baseline = next((run for run in runs if run.mode == "none"), None)
     for run in runs:
         versus = f"{cut(baseline, run):.0%}" if baseline is not None and run is not baseline else "—"
-        print(f"{LABELS[run.mode]:<36} {run.sent:>6} {len(run.starts):>8} {run.peak:>7}  {'yes' if run.peak <= run.cap else 'NO':>5}  {versus:>11}")
+        print(f"{LABELS[run.mode]:<36} {run.sent:>6} {len(run.starts):>8} {run.peak:>7}  {'yes' if run.peak <= run.cap else 'NO':>5}  "
+              f"{versus:>11}  {run.published_peak:>13}")
     for run in runs:
         print(f"  {run.mode:<8} per second: {run.per_second(int(run.seconds + 8))}")
     if not options.no_plot:

@@ -12,8 +12,9 @@ from pathlib import Path
 from bench.ratelimit_surge import surge
 
 RATE, BURST = 20.0, 20.0
-JITTER = 0.10
-"""Handler starts are a worker's pick-up after the bridge's grant: a window may catch a few more than were granted in it."""
+JITTER = 0.15
+"""Handler starts are a worker's pick-up after the bridge's grant: a window of starts may catch a few more than the
+bridge granted in any one second (the grants themselves are held to the cap exactly)."""
 
 
 def test_during_a_surge_of_five_times_the_rate_the_peak_per_second_stays_at_rate_plus_burst(services: None, logs: Path) -> None:
@@ -21,6 +22,8 @@ def test_during_a_surge_of_five_times_the_rate_the_peak_per_second_stays_at_rate
 
     steady = run.per_second(8)[2:]
     print(f"\nintake limit: sent {run.sent} at {5 * RATE:.0f}/s, {len(run.starts)} started, peak {run.peak}/s "
-          f"(cap {run.cap:.0f}/s), per second {run.per_second(8)}")
+          f"(cap {run.cap:.0f}/s; the bridge's peak {run.published_peak}/s), per second {run.per_second(8)}")
+    # the bridge's side is timed at the broker's confirmations, a few ms after each grant: a message or two of slack
+    assert run.published_peak <= run.cap + 2, f"the bridge handed on {run.published_peak} messages in one second; cap {run.cap:.0f}"
     assert run.peak <= run.cap * (1 + JITTER), f"peak {run.peak}/s above rate + burst = {run.cap:.0f}/s: {run.per_second(8)}"
     assert sum(steady) >= 0.9 * RATE * len(steady), f"the limit let fewer through than its rate: {steady}"

@@ -29,12 +29,11 @@ Delivery state, version 1, under the one kwarg ``kb``; a field at its default is
 
     {"v": 1, "step": "handle" | "store" | "resolve", "first_failed_at": ISO 8601,
      "requeue_id": str, "store_attempts": int, "dead_letter": {dead-letter record},
-     "group": str, "token": str, "waits": int, "token_reserved": bool, "trace": traceparent}
+     "group": str, "token": str, "waits": int, "trace": traceparent}
 
 ``group`` and ``token`` are set when completion tracking follows the message (the default mode):
 the consumer group whose ledger records its outcome, and the bridge's dispatch it belongs to.
-``waits`` counts Celery retries that were no attempt (a rate-limit wait, a wait for an older run);
-``token_reserved`` says the task waited for a rate-limit token reserved for it. ``trace`` is the W3C
+``waits`` counts Celery retries that were no attempt (a rate-limit wait, a wait for an older run). ``trace`` is the W3C
 traceparent of the span that dispatched the task (set only while OpenTelemetry tracing is on).
 
 A dead-letter record is its facts plus ``"message"``: the envelope with ``"attempt"`` added.
@@ -216,8 +215,6 @@ class Delivery:
     older copy stands down (see :mod:`kafkabridge.completion`)."""
     waits: int = 0
     """Celery retries that were waits, not attempts: for a rate-limit token, or for an older run."""
-    token_reserved: bool = False
-    """The wait was for a rate-limit token reserved for this task: it runs without taking another."""
     trace: str | None = None
     """The W3C traceparent of the span that dispatched the task (the bridge's, or a requeue's): the
     parent of every handler run's span, across retries (:mod:`kafkabridge.observability.tracing`)."""
@@ -247,12 +244,9 @@ class Delivery:
     def store_failed(self) -> Delivery:
         return replace(self, store_attempts=self.store_attempts + 1)
 
-    def waited(self, *, token_reserved: bool = False) -> Delivery:
+    def waited(self) -> Delivery:
         """This delivery after a wait that is not an attempt (Celery counts it as a retry all the same)."""
-        return replace(self, waits=self.waits + 1, token_reserved=token_reserved)
-
-    def token_used(self) -> Delivery:
-        return replace(self, token_reserved=False)
+        return replace(self, waits=self.waits + 1)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": DELIVERY_VERSION}

@@ -87,24 +87,21 @@ class HandlerTask(Task):
         if begin.crashes >= self.kafka_max_crashes:
             self._give_up(message, f"crashed the worker {begin.crashes} times", delivery, tracking)
             return
-        if delivery.token_reserved:
-            delivery = delivery.token_used()
-        elif self.kafka_throttle is not None:
+        if self.kafka_throttle is not None:
             self._take_token(message, delivery, tracking)
         self._handle(message, delivery, tracking)
 
     def _take_token(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         """Run only with a token of the handler's shared rate limit; else wait for it (not an attempt)."""
         assert self.kafka_throttle is not None
-        room = countdown_room(self.app, self.time_limit)
-        grant = Throttle.of(self, self.kafka_throttle).take(horizon=room)
-        if grant.granted and not grant.wait:
+        wait = Throttle.of(self, self.kafka_throttle).take()
+        if not wait:
             return
-        countdown = bounded(grant.wait, room)
+        countdown = bounded(wait, countdown_room(self.app, self.time_limit))
         tracking.waiting(message.attempt - 1, countdown)  # alive, and no attempt spent
         logger.debug("%s waits %.2fs for a token of %s's rate limit", message.id, countdown, self.name)
         runtime.current().hooks.emit("on_rate_limited", message, self.name, countdown)
-        raise self.retry(countdown=countdown, kwargs=delivery.waited(token_reserved=bool(grant.granted)).to_kwargs())
+        raise self.retry(countdown=countdown, kwargs=delivery.waited().to_kwargs())
 
     def _handle(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         with tracing.handling(message, self.name, delivery):  # a span of this run, in the message's trace

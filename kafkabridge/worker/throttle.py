@@ -1,10 +1,12 @@
 """A handler's rate limit across all workers: a token before each run, or a wait that is not an attempt.
 
 The option is ``@kafka_handler(..., throttle=Limit(rate=50, burst=10))`` (Celery's own ``rate_limit``
-means something else: a limit per worker process). Without a token now, the task reserves the next
-free one (or, when that is further away than the broker's visibility timeout allows, waits until
-it can) and schedules itself again with that countdown; the wait uses none of the retry budget, is
-logged at debug level only, and is reported through ``Hooks.on_rate_limited``.
+means something else: a limit per worker process). Without a token now, the task waits for the next
+one in its pool slot when that is at most ``MAX_WAIT_IN_SLOT`` seconds away: the pool slots are then
+the gate, the backlog stays in the broker's queue, and a limit changed at run time applies at once.
+A longer wait (a low rate) schedules the task again with the bucket's countdown instead (a Celery
+retry goes to the back of the queue, so it is only worth it when the wait is long). A wait uses none
+of the retry budget, is logged at debug level only, and is reported through ``Hooks.on_rate_limited``.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 from .. import runtime
-from ..ratelimit.bucket import Grant
 from ..ratelimit.limiter import RateLimiter, limiter_for
 from ..ratelimit.limits import Limit
 
 logger = logging.getLogger(__name__)
 
 PUBLISH_EFFECTIVE_EVERY = 5.0
+MAX_WAIT_IN_SLOT = 1.0
+"""Seconds a task may wait for a token in its pool slot before it schedules itself again instead."""
 
 
 class Throttle:
@@ -42,18 +45,20 @@ class Throttle:
         )
         return cls(limiter, task.name, limit)
 
-    def take(self, horizon: float) -> Grant:
-        """A token now (``wait`` 0), a token reserved for ``wait`` seconds from now (at most ``horizon``),
-        or none yet (``granted`` 0; ask again in ``wait`` seconds; inf: the rate is 0).
-
-        Reserving spaces the waiting tasks one token interval apart, so they do not all come back at
-        once to find one token between them.
-        """
-        limit = self._limiter.limit(f"handler:{self._handler}", self._limit)
-        bucket = f"handler|{self._handler}"
-        grant = self._limiter.take_many([(bucket, 1, limit.rate, limit.capacity)], horizon=horizon)[0]
-        self._publish(bucket, limit.rate)
-        return grant
+    def take(self, *, max_wait: float = MAX_WAIT_IN_SLOT, sleep: Callable[[float], None] = time.sleep) -> float:
+        """Take a token, waiting up to ``max_wait`` seconds for it here; 0 when taken, otherwise the
+        seconds until the next one (inf: the rate is 0) for a countdown retry."""
+        deadline = time.monotonic() + max_wait
+        while True:
+            limit = self._limiter.limit(f"handler:{self._handler}", self._limit)  # a change applies at once
+            bucket = f"handler|{self._handler}"
+            grant = self._limiter.take_many([(bucket, 1, limit.rate, limit.capacity)])[0]
+            self._publish(bucket, limit.rate)
+            if grant.granted:
+                return 0.0
+            if time.monotonic() + grant.wait > deadline:
+                return grant.wait
+            sleep(grant.wait)
 
     def _publish(self, bucket: str, rate: float) -> None:
         now = time.monotonic()

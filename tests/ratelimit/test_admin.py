@@ -92,10 +92,6 @@ def test_a_topic_limit_raised_in_the_admin_applies_to_a_running_bridge_within_5_
                        what="the change list to show the effective rate the bridge applies")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kafkabridge/worker/handler.py HandlerTask._take_token: every waiting task reserved its token (and its countdown) "
-    "at the old rate before the change; reservations run on that schedule (up to countdown_room, ~55 min by default), "
-    "so the new rate applies only to tasks that take a token after the change: 5/s goes on after the save"))
 def test_a_handler_limit_raised_in_the_admin_applies_to_running_workers_within_5_seconds(
     ns: str, kafka_admin: AdminClient, processes: list, logs: Path, operator: Client
 ) -> None:

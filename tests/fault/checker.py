@@ -1,11 +1,13 @@
 """The fault suite's checker: a stream of unique messages, the group's commits sampled, and the verdict.
 
-One run::
+One run (tests/fault/rig.py starts it with ``rig.stream(...)``)::
 
-    run = Run(topic, group, journal, n=800)
-    run.start()                 # produces N messages (key = id) at a steady pace; samples commits every 200 ms
-    ... the test injects its fault (run.fault_at = time.time()) ...
-    figures = run.settle()      # bounded waits: every acknowledged message final, commits at the end, quiet
+    run = Run(topic=..., group=..., journal=..., n=400, max_attempts=3)
+    run.start()                   # produces N messages (key = id), a bounded lead ahead of the outcomes;
+                                  # samples the group's committed offsets every 200 ms
+    run.wait_for_outcomes(66)     # mid-stream
+    run.mark_fault(); ...; run.mark_restored()    # the test's fault
+    figures = run.settle()        # bounded waits: every acknowledged message final, commits at the end, quiet
     figures.assert_sound(duplicates=0)
 
 What it asserts (``Figures.problems``):
@@ -55,11 +57,6 @@ class Event:
     pid: int
     at: float
     facts: dict[str, Any]
-
-
-def read_journal(path: Path) -> list[Event]:
-    """Every whole line of the journal (a line being written as it is read is left for the next read)."""
-    return JournalReader(path).events()
 
 
 class JournalReader:

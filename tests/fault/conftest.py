@@ -57,6 +57,7 @@ def report(request: pytest.FixtureRequest, record_property: Callable[[str, Any],
         _update(str(scenario), {
             "title": title, "fault": fault, "nodeid": request.node.nodeid, "soak": SOAK,
             "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), "figures": figures.as_dict(), "status": "running",
+            "load_average": round(os.getloadavg()[1], 1),  # other work on the machine slows every figure
         })
 
     return write
@@ -64,12 +65,16 @@ def report(request: pytest.FixtureRequest, record_property: Callable[[str, Any],
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    """The scenario's entry says how its test ended (passed, failed, xfailed) and how long it took."""
+    """The scenario's entry says how its test ended (passed, failed, xfailed) and how long it took, its
+    fixtures (processes, the three-broker cluster) included."""
     report = yield
+    durations = item.__dict__.setdefault("fault_durations", {})
+    durations[report.when] = report.duration
     scenario = getattr(item, "fault_scenario", None)
     if scenario is not None and report.when == "call":
-        status = "xfailed" if hasattr(report, "wasxfail") else report.outcome
-        _update(scenario, {"status": status, "test_seconds": round(report.duration, 1)})
+        _update(scenario, {"status": "xfailed" if hasattr(report, "wasxfail") else report.outcome})
+    if scenario is not None and report.when == "teardown":
+        _update(scenario, {"test_seconds": round(sum(durations.values()), 1)})
     return report
 
 

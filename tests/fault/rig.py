@@ -96,11 +96,6 @@ class Rig:
     def settle(self, run: Run, *, timeout: float = 120) -> Figures:
         return run.settle(timeout=timeout, dead_letter_rows=dead_letter_rows(run.topic))
 
-    def logs_matching(self, text: str) -> list[str]:
-        """Lines of every worker and bridge log of this test that contain ``text``."""
-        return [line for path in sorted(self.logs.glob("*.log")) for line in path.read_text(errors="replace").splitlines()
-                if text in line]
-
 
 def dead_letter_rows(topic: str) -> dict[str, float]:
     """Message id → time its dead letter was first saved, from the FailedMessage table."""

@@ -5,6 +5,8 @@ limits that let recovery happen within seconds.
 The handlers' own limits (time limit, completion timeout, retry policy) are in ``tests.fault.app.plan``.
 """
 
+import os
+
 from tests.settings import *  # noqa: F403
 from tests.settings import INSTALLED_APPS, KAFKABRIDGE
 
@@ -15,6 +17,7 @@ KAFKABRIDGE = {
     "DEAD_LETTER_STORE": "tests.fault.app.store.JournalingStore",
     # A partition holds at most this many published, unfinished messages: the queue stays short enough
     # that no message waits longer than its completion timeout (plan.COMPLETION_TIMEOUT) to start.
-    "MAX_IN_FLIGHT": 150,
-    "SHUTDOWN_TIMEOUT": 20.0,
+    # A scenario may lower it (KBFAULT_MAX_IN_FLIGHT) to have partitions held at the bound.
+    "MAX_IN_FLIGHT": int(os.environ.get("KBFAULT_MAX_IN_FLIGHT", "150")),
+    "SHUTDOWN_TIMEOUT": float(os.environ.get("KBFAULT_SHUTDOWN_TIMEOUT", "20")),
 }

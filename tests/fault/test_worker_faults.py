@@ -1,8 +1,8 @@
 """Workers die, hang or are killed by their own messages mid-stream: nothing is lost, nothing loops.
 
 Scenarios 3 (kill -9 of a pool process mid-task), 4 (kill -9 of the worker's main process while it
-holds prefetched and countdown tasks), 10 (handlers slower than their time limit) and 12 (a message
-that kills its worker is dead-lettered after K crashes).
+holds prefetched and countdown tasks), 10 and 10b (handlers slower than their soft and their hard
+time limit) and 12 (a message that kills its worker is dead-lettered after K crashes).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import signal
 from typing import Callable
 
-import pytest
 import redis
 
 from tests import support

@@ -105,6 +105,7 @@ class Bridge:
         self._pending = PendingMessages()
         self._assigned: set[PartitionKey] = set()
         self._paused: set[PartitionKey] = set()
+        self._paused_when_forgotten: set[PartitionKey] = set()
         self._wake_at: float | None = None
         self._joined = self._ever_assigned = False
         self._stop_requested = False
@@ -436,7 +437,10 @@ class Bridge:
         """Take the partitions, paused at once if a cause holds them (e.g. while the broker is down).
 
         A pause before the assignment takes effect is lost, so the callback assigns them itself
-        (the client then does not) and asks flow control right after.
+        (the client then does not) and asks flow control right after. The other way round, librdkafka
+        keeps an application's pause of a partition across its revocation and reassignment, while the
+        bridge forgot it on revoke: so a partition coming back is resumed first, then held again only
+        if a cause holds it now (else it would never be fetched again).
         """
         logger.info("assigned %s", describe(keys(partitions)))
         if not partitions and not self._assigned:
@@ -447,6 +451,10 @@ class Bridge:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
+        still_paused = keys(partitions) & self._paused_when_forgotten
+        if still_paused:
+            consumer.resume(topic_partitions(still_paused))
+            self._paused_when_forgotten -= still_paused
         self._assigned |= keys(partitions)
         self._start_ledger(consumer, partitions)
         self._apply_holds()
@@ -488,6 +496,7 @@ class Bridge:
 
     def _forget(self, partitions: set[PartitionKey]) -> int:
         """Drop everything about partitions this bridge no longer owns; returns how many held messages went."""
+        self._paused_when_forgotten |= partitions & self._paused  # librdkafka keeps that pause: see _on_assign
         self._tracker.forget(partitions)
         self._flow.forget(partitions)
         if self._completion is not None:

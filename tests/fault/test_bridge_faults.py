@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 
-import pytest
 import redis
 
 from tests import support
@@ -110,12 +109,6 @@ def queued(ns: str) -> int:
     return redis.Redis.from_url(support.BROKER_URL).llen(ns)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: a partition paused when it is revoked (or lost) stays paused in librdkafka when it is "
-    "assigned back: an application pause survives unassign/assign. Bridge._forget drops it from _paused "
-    "without resuming it, and _on_assign/_apply_holds resume only what is in _paused, so the partition "
-    "is never fetched again (its messages get no outcome, its commits stop). Fix: resume newly assigned "
-    "partitions in _on_assign (then _apply_holds pauses what a cause holds)"))
 def test_partitions_paused_at_the_in_flight_bound_that_move_away_and_back_are_consumed_again(rig: Rig, report) -> None:
     # Given a bridge whose partitions are all held at the in-flight bound (no worker runs yet)
     topic = rig.topic("fault")

@@ -94,7 +94,8 @@ class HandlerTask(Task):
     def _take_token(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         """Run only with a token of the handler's shared rate limit; else wait for it (not an attempt)."""
         assert self.kafka_throttle is not None
-        wait = Throttle.of(self, self.kafka_throttle).take()
+        hooks = runtime.current().hooks
+        wait = Throttle.of(self, self.kafka_throttle).take(on_wait=lambda seconds: hooks.emit("on_rate_limited", message, self.name, seconds))
         if not wait:
             return
         countdown = bounded(wait, countdown_room(self.app, self.time_limit))

@@ -45,9 +45,10 @@ class Throttle:
         )
         return cls(limiter, task.name, limit)
 
-    def take(self, *, max_wait: float = MAX_WAIT_IN_SLOT, sleep: Callable[[float], None] = time.sleep) -> float:
-        """Take a token, waiting up to ``max_wait`` seconds for it here; 0 when taken, otherwise the
-        seconds until the next one (inf: the rate is 0) for a countdown retry."""
+    def take(self, *, max_wait: float = MAX_WAIT_IN_SLOT, sleep: Callable[[float], None] = time.sleep, on_wait: Callable[[float], None] = lambda _: None) -> float:
+        """Take a token, waiting up to ``max_wait`` seconds for it here (``on_wait(seconds)`` is told of
+        each such wait); 0 when taken, otherwise the seconds until the next one (inf: the rate is 0) for
+        a countdown retry."""
         deadline = time.monotonic() + max_wait
         while True:
             limit = self._limiter.limit(f"handler:{self._handler}", self._limit)  # a change applies at once
@@ -58,6 +59,7 @@ class Throttle:
                 return 0.0
             if time.monotonic() + grant.wait > deadline:
                 return grant.wait
+            on_wait(grant.wait)
             sleep(grant.wait)
 
     def _publish(self, bucket: str, rate: float) -> None:

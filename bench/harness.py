@@ -75,6 +75,17 @@ def delete_topics() -> None:
         CREATED_TOPICS.clear()
 
 
+LEDGER_PREFIX = "kafkabridge:completion"
+
+
+def delete_ledger(group: str) -> None:
+    """Remove the completion ledger keys of consumer group ``group`` (they would otherwise live for a week)."""
+    client = broker()
+    keys = list(client.scan_iter(match=f"{LEDGER_PREFIX}:{{{group}|*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+
+
 def committed_total(group: str, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": group})
     try:

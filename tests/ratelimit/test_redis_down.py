@@ -19,6 +19,7 @@ import pytest
 import redis
 from confluent_kafka.admin import AdminClient
 
+from kafkabridge.ratelimit.limiter import HEARTBEAT_EVERY
 from kafkabridge.ratelimit.redis_bucket import DEFAULT_PREFIX
 from tests import support
 from tests.app import recorder
@@ -28,9 +29,11 @@ from tests.ratelimit.rates import count_between, per_second
 
 RATE = 10.0
 OUTAGE = 20.0
-BEFORE, AFTER = 6.0, 3.0
-"""Seconds of shared-bucket running before the outage (two heartbeats: every process knows how many are
-live) and of backlog left after it."""
+AFTER = 3.0
+"""Seconds of running after the outage, with a backlog left."""
+BEFORE_AT_MOST = 12.0
+"""Seconds before the outage, at most: until each worker process has had a heartbeat since both were in the
+registry (heartbeats come with takes, every HEARTBEAT_EVERY seconds), so that each knows how many are live."""
 FALLBACK_TOLERANCE = 0.20
 """The issue states no bound for the fallback rate; a local bucket per process, restarted full, within ±20%."""
 TRICKLE = 6.0
@@ -96,7 +99,7 @@ def test_with_the_limiters_redis_down_for_20_s_processing_goes_on_at_the_fallbac
     support.create_topics(kafka_admin, [throttled], partitions=1)
     env = rig.limits_env(rate_limits={held: {"RATE": RATE, "BURST": RATE}}, throttle={"RATE": RATE, "BURST": 2},
                          redis_url=limiter_redis.url)
-    backlog = int(RATE * (BEFORE + OUTAGE + AFTER + 5.0))  # some left once Redis is back, whatever the timing
+    backlog = int(RATE * (BEFORE_AT_MOST + OUTAGE + AFTER + 5.0))  # some left once Redis is back, whatever the timing
     support.produce(held, ((b"held", b"{}", None) for _ in range(backlog)), partition=0)
     processes.extend(rig.start(ns, logs, env, topics=[held, throttled], workers=2, concurrency=1))
     bridge = next(process for process in processes if process.name == "bridge")
@@ -106,7 +109,11 @@ def test_with_the_limiters_redis_down_for_20_s_processing_goes_on_at_the_fallbac
         return sorted(at for at, message_id in recorder.started(ns) if message_id.startswith(f"{topic}/"))
 
     first = support.wait_until(lambda: tick() and starts(held), timeout=30, what="the backlog flowing")[0]
-    support.wait_until(lambda: tick() and time.time() > first + BEFORE, timeout=30, what="the shared buckets in use")
+    registry = limiter_redis.client()
+    both_seen = support.wait_until(lambda: tick() and registry.zcard(f"{DEFAULT_PREFIX}:instances:worker") == 2 and time.time(),
+                                   timeout=BEFORE_AT_MOST, what="both worker processes in the registry")
+    support.wait_until(lambda: tick() and time.time() > both_seen + HEARTBEAT_EVERY + 1.0, timeout=BEFORE_AT_MOST,
+                       what="a heartbeat of each worker process since")
 
     # When the limiter's Redis is stopped for 20 s, then started again (empty: no buckets, no registry)
     stopping_at = time.time()

@@ -297,7 +297,7 @@ class Bridge:
         if now < self._next_lag or not self._assigned:
             return
         self._next_lag = now + LAG_INTERVAL
-        lags = self._lag.measure(self._kafka, self._assigned, self._positions, self._pending.counts(self._assigned))
+        lags = self._lag.measure(self._kafka, self._assigned, self._positions, self._pending.counts(self._assigned), self._paused)
         if lags:
             self._flow.lag(lags, now)
             self._hooks.emit("on_partition_lag", lags)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -101,7 +102,8 @@ def surge(mode: str, *, rate: float, burst: float, multiple: float, seconds: flo
         return Surge(mode=mode, rate=rate, burst=burst, sent=sent, seconds=seconds, starts=starts,
                      published=tuple(at - began for at in published(ns)))
     finally:
-        for process in processes:
+        for process in processes:  # killed: the limited runs leave a backlog, which a graceful stop would wait for
+            process.signal(signal.SIGKILL)
             process.stop()
         rig.forget_state(redis.Redis.from_url(support.BROKER_URL), ns)
         keys = list(recorder.client().scan_iter(f"{ns}:*"))

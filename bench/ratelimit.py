@@ -28,6 +28,8 @@ import time
 from dataclasses import replace
 from typing import Callable
 
+import redis
+
 NON_BINDING = {"RATE": 1e9, "BURST": 1e9}
 """An intake limit no bridge reaches: every batch is granted whole, after one round trip per turn."""
 BRIDGE_TARGET, WORKER_TARGET = 0.95, 0.90
@@ -76,7 +78,7 @@ def bridge_pair(app: object, topic: str, count: int, limited_first: bool) -> dic
     """Bridge throughput without a limit and with a non-binding one, back to back."""
     from kafkabridge import configure, runtime
 
-    from . import scenarios
+    from . import harness, scenarios
 
     def run(limited: bool) -> float:
         before = runtime.current()
@@ -88,8 +90,21 @@ def bridge_pair(app: object, topic: str, count: int, limited_first: bool) -> dic
             configure(before.settings, hooks=before.hooks.hooks, dead_letter_store=before.dead_letters)
 
     order = (True, False) if limited_first else (False, True)
-    results = {limited: run(limited) for limited in order}
+    try:
+        results = {limited: run(limited) for limited in order}
+    finally:
+        forget_buckets(harness.broker(), topic)
     return {"none": results[False], "limited": results[True]}
+
+
+def forget_buckets(client: redis.Redis, name: str) -> None:
+    """The buckets and effective rates whose names hold ``name`` (a topic, a test namespace)."""
+    keys = list(client.scan_iter(f"kafkabridge:ratelimit:{{*{name}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    fields = [field for field in client.hkeys("kafkabridge:ratelimit:effective") if name.encode() in field]
+    if fields:
+        client.hdel("kafkabridge:ratelimit:effective", *fields)
 
 
 def drain(app: object, handler: str, pool: str, count: int) -> float:
@@ -107,12 +122,13 @@ def drain(app: object, handler: str, pool: str, count: int) -> float:
         return count / (time.perf_counter() - started)
     finally:
         worker.stop()
-        broker.delete(ns)
-        for key in broker.scan_iter(f"kafkabridge:ratelimit:{{handler|{ns}.*"):
-            broker.delete(key)
-        fields = [field for field in broker.hkeys("kafkabridge:ratelimit:effective") if ns.encode() in field]
-        if fields:
-            broker.hdel("kafkabridge:ratelimit:effective", *fields)
+        forget_buckets(broker, ns)
+        leftovers = list(broker.scan_iter(f"*{ns}*", count=1000))  # the queue, kombu's bindings of it
+        if leftovers:
+            broker.delete(*leftovers)
+        recorded = list(redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")).scan_iter(f"{ns}:*"))
+        if recorded:  # what the test app's hooks wrote (rate-limit events)
+            redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")).delete(*recorded)
 
 
 def worker_pair(app: object, pool: str, count: int, limited_first: bool) -> dict[str, float]:

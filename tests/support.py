@@ -262,6 +262,9 @@ def outage(service: str, *, lose_data: bool = False) -> Iterator[None]:
         KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 DATABASE_URL=postgres://postgres@127.0.0.1:15432/kafkabridge_test \\
         CELERY_BROKER_URL=redis://127.0.0.1:16379/1 KBTEST_REDIS_URL=redis://127.0.0.1:16379/2 \\
         .venv/bin/python -m pytest tests/integration/test_broker_outage.py
+
+    (tests/fault also starts the three-broker cluster: add ``KB_KAFKA_CLUSTER_PORT=19192`` and
+    ``KAFKA_CLUSTER_BOOTSTRAP_SERVERS=127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194``.)
     """
     control_service("down", service)
     try:

@@ -39,9 +39,11 @@ def rig(ns: str, logs: Path, kafka_admin: AdminClient, database: None) -> Iterat
     try:
         yield rig
     finally:
-        if rig.run is not None:
-            rig.run.commits.stop()
-        rig.stop_all()
+        try:
+            rig.stop_all()  # first: whatever else goes wrong, no worker or bridge outlives its test
+        finally:
+            if rig.run is not None:
+                rig.run.commits.stop()
 
 
 @pytest.fixture

@@ -38,12 +38,17 @@ class Throttle:
 
     @classmethod
     def of(cls, task: Any, limit: Limit) -> Throttle:
-        settings = runtime.current().settings
-        limiter = limiter_for(
-            "worker", url=settings.rate_limit_redis_url, broker_url=str(task.app.conf.broker_url or ""),
-            hooks=runtime.current().hooks,
-        )
-        return cls(limiter, task.name, limit)
+        """The handler's throttle in this process, made once: it remembers when it last published the
+        effective rate, so a new one per task would write that rate to Redis on every run."""
+        key = (task.name, limit)
+        if key not in _throttles:
+            settings = runtime.current().settings
+            limiter = limiter_for(
+                "worker", url=settings.rate_limit_redis_url, broker_url=str(task.app.conf.broker_url or ""),
+                hooks=runtime.current().hooks,
+            )
+            _throttles[key] = cls(limiter, task.name, limit)
+        return _throttles[key]
 
     def take(self, *, max_wait: float = MAX_WAIT_IN_SLOT, sleep: Callable[[float], None] = time.sleep, on_wait: Callable[[float], None] = lambda _: None) -> float:
         """Take a token, waiting up to ``max_wait`` seconds for it here (``on_wait(seconds)`` is told of
@@ -67,6 +72,9 @@ class Throttle:
         if now >= self._next_publish:
             self._next_publish = now + PUBLISH_EFFECTIVE_EVERY
             self._limiter.publish_effective({bucket: rate})
+
+
+_throttles: dict[tuple[str, Limit], Throttle] = {}
 
 
 def bounded(wait: float, room: float) -> float:

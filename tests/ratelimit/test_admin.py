@@ -133,10 +133,11 @@ def test_an_operator_without_the_permission_cannot_change_a_limit(ns: str, datab
 def test_an_override_the_configured_limit_cannot_take_is_ignored_and_the_running_bridge_goes_on(
     ns: str, kafka_admin: AdminClient, processes: list, logs: Path, operator: Client
 ) -> None:
-    # Given a running bridge whose topic is configured with RATE 5 and MAX_RATE 20
+    # Given a running bridge whose topic is configured with RATE 5 and MAX_RATE 20 (a lag threshold far
+    # above this backlog, so that the lag-adaptive rate stays at the base rate and only the override could move it)
     topic = f"{ns}.timed"
     support.create_topics(kafka_admin, [topic], partitions=1)
-    env = rig.limits_env(rate_limits={topic: {"RATE": OLD_RATE, "BURST": OLD_RATE, "MAX_RATE": 20}})
+    env = rig.limits_env(rate_limits={topic: {"RATE": OLD_RATE, "BURST": OLD_RATE, "MAX_RATE": 20, "LAG_THRESHOLD": 100_000}})
     processes.extend(rig.start(ns, logs, env, topics=[topic], workers=0))
     bridge = next(process for process in processes if process.name == "bridge")
     support.produce(topic, ((b"k", b"{}", None) for _ in range(200)), partition=0)

@@ -29,6 +29,8 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 """Messages per partition published and not yet final; at the bound the partition is held."""
 DEFAULT_METRICS_ADDRESS = "0.0.0.0"
 """Where ``/metrics`` listens when ``METRICS_PORT`` is set (every interface, as Prometheus exporters do)."""
+DEFAULT_STATUS_INTERVAL = 5.0
+"""Seconds between two publications of a bridge's status (its heartbeat) in Redis."""
 COMMIT_AFTER_COMPLETION = "completion"
 """Commit a partition's offset only below its first message without a final outcome (the default)."""
 COMMIT_AFTER_PUBLISH = "publish"
@@ -41,8 +43,10 @@ ENVIRONMENT_OVERRIDES = {
     "KAFKABRIDGE_GROUP_INSTANCE_ID": "group_instance_id",
     "KAFKABRIDGE_COMMIT_AFTER": "commit_after",
     "KAFKABRIDGE_METRICS_PORT": "metrics_port",
+    "KAFKABRIDGE_STATUS_INTERVAL": "status_interval",
 }
 """Environment variables that win over the mapping, and the option each one sets."""
+_CONVERSIONS = {"metrics_port": int, "status_interval": float}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +114,9 @@ class BridgeSettings:
     alerts: Mapping[str, Any] = field(default_factory=dict, repr=False)  # holds a secret (WEBHOOK_URL)
     """Grouped chat alerts of :class:`kafkabridge.alerts.AlertHooks` (docs/alerts.md): ``WEBHOOK_URL`` (or the
     environment's ``KAFKABRIDGE_ALERTS_WEBHOOK_URL``), ``BASE_URL``, ``WINDOW``, ``UPDATE_INTERVAL``, ``KINDS``, ..."""
+    status_interval: float = DEFAULT_STATUS_INTERVAL
+    """Seconds between a bridge's status publications (:func:`kafkabridge.observability.bridges.live_bridges`);
+    a status expires after three of them, and a bridge whose status expired without a clean stop is reported."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -128,7 +135,7 @@ class BridgeSettings:
             AlertSettings.from_mapping(self.alerts, environ={})
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigurationError(f"METRICS_PORT must be a port number (1-65535) or None, got {self.metrics_port}")
-        for name in ("poll_timeout", "commit_interval", "shutdown_timeout"):
+        for name in ("poll_timeout", "commit_interval", "shutdown_timeout", "status_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name.upper()} must be a positive number of seconds")
 
@@ -161,5 +168,5 @@ class BridgeSettings:
         environ = os.environ if environ is None else environ
         for variable, name in ENVIRONMENT_OVERRIDES.items():
             if environ.get(variable):
-                values[name] = int(environ[variable]) if name == "metrics_port" else environ[variable]
+                values[name] = _CONVERSIONS.get(name, str)(environ[variable])
         return cls(**values)

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from ..errors import ConfigurationError, PublishError
 from ..hooks import HookDispatcher
 from ..message import Message
+from ..observability.bridges import PartitionStatus, StatusReporter
 from ..settings import BridgeSettings
 from ..wire import FIRST_DELIVERY, Delivery
 from .completion import CompletionTracking, InFlightBound, Lost, new_token
@@ -75,6 +76,8 @@ class Bridge:
     ``causes`` hold partitions back besides the broker outage, which is always the first cause.
     With ``completion``, offsets are committed only below the first message without a final outcome
     (see :mod:`~kafkabridge.consumer.completion`); without it, once the broker confirmed the publish.
+    With ``status``, the bridge publishes what it holds every few seconds (see
+    :mod:`~kafkabridge.observability.bridges`).
     ``clock`` and ``sleep`` (monotonic seconds) are injectable so that tests drive time themselves.
     """
 
@@ -88,6 +91,7 @@ class Bridge:
         consumer_factory: ConsumerFactory = Consumer,
         causes: Sequence[Cause] = (),
         completion: CompletionTracking | None = None,
+        status: StatusReporter | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -97,6 +101,9 @@ class Bridge:
         self._hooks = hooks or HookDispatcher()
         self._consumer_factory = consumer_factory
         self._completion = completion
+        self._status = status
+        self._holds: Holds = {}
+        self._lags: dict[PartitionKey, int] = {}
         bound = [InFlightBound(completion, settings.max_in_flight)] if completion is not None else []
         self._flow = FlowControl([BrokerOutage(), *bound, *causes])
         self._clock = clock
@@ -154,12 +161,14 @@ class Bridge:
     def run(self) -> None:
         """Consume until stopped; then publish what is held (up to ``shutdown_timeout``), commit and close."""
         self.start()
+        clean = False
         try:
             while not self._stop_requested:
                 self.run_once()
             self._finish()
+            clean = True
         finally:
-            self._close()
+            self._close(clean=clean)
 
     def start(self) -> None:
         """Create the consumer and join the group (nothing happens until the first :meth:`run_once`)."""
@@ -185,6 +194,7 @@ class Bridge:
             self._commit(wait=False)
         self._measure_lag()
         self._apply_holds()
+        self._report_status()
         self._say_what_it_waits_for()
 
     def _consume(self) -> None:
@@ -299,6 +309,7 @@ class Bridge:
         self._next_lag = now + LAG_INTERVAL
         lags = self._lag.measure(self._kafka, self._assigned, self._positions, self._pending.counts(self._assigned), self._paused)
         if lags:
+            self._lags.update(lags)
             self._flow.lag(lags, now)
             self._hooks.emit("on_partition_lag", lags)
 
@@ -326,7 +337,22 @@ class Bridge:
         self._resume(self._paused - holds.keys())
         self._pause(holds.keys() - self._paused, holds)
         self._wake_at = next_look(holds, now)
+        self._holds = holds
         return holds
+
+    def _report_status(self) -> None:
+        """Every ``STATUS_INTERVAL`` seconds: this bridge's partitions, their lag, rate and holds, to Redis (off the loop)."""
+        now = self._clock()
+        if self._status is None or not self._status.due(now):
+            return
+        rates: dict[PartitionKey, float] = {}
+        for cause in self._flow.causes:
+            rates.update(getattr(cause, "effective_rates", dict)())
+        self._status.publish(tuple(
+            PartitionStatus(topic, partition, self._lags.get((topic, partition)), rates.get((topic, partition)),
+                            tuple(sorted(self._holds.get((topic, partition), ()))))
+            for topic, partition in sorted(self._assigned)
+        ), now)
 
     def _pause(self, partitions: set[PartitionKey], holds: Holds) -> None:
         if partitions:
@@ -347,6 +373,9 @@ class Bridge:
         the outcomes allow; what is left is read again by the next owner, whose dispatch the older
         copies stand down for.
         """
+        if self._status is not None:
+            self._status.stopping()
+            self._report_status()
         if not self._ever_assigned:
             self._client_log.quiet = True  # closing may time out on the join still in flight: not news
             logger.info("stopped before it was assigned any partition of group %r; nothing to commit", self._settings.group_id)
@@ -356,6 +385,7 @@ class Bridge:
             if not (self._pending and self._publish_admitted()):
                 self._sleep(max(0.0, min(self._next_try(), deadline) - self._clock()))
             self._check_completion()
+            self._report_status()
         if self._pending:
             logger.error("stopping with %d unpublished message(s); they are not committed and will be read again", len(self._pending))
         if self._completion is not None and len(self._completion):
@@ -371,11 +401,17 @@ class Bridge:
         wake_at = next_look(self._apply_holds(), now) or now + self._settings.poll_timeout
         return min(wake_at, now + IN_FLIGHT_POLL) if self._completion is not None and len(self._completion) else wake_at
 
-    def _close(self) -> None:
-        """Leave the group (on_revoke commits anything still committable) and forget the consumer."""
+    def _close(self, *, clean: bool = True) -> None:
+        """Leave the group (on_revoke commits anything still committable) and forget the consumer.
+
+        Only a clean stop removes the bridge's status; after a crash it expires, and the alerts report a
+        bridge that stopped unexpectedly.
+        """
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        if self._status is not None:
+            self._status.close(remove=clean)
         logger.info("bridge closed")
 
     def _commit(self, only: Collection[PartitionKey] | None = None, *, wait: bool = True) -> None:
@@ -504,6 +540,7 @@ class Bridge:
         for partition in partitions:
             self._committed.pop(partition, None)
             self._positions.pop(partition, None)
+            self._lags.pop(partition, None)
         self._assigned -= partitions
         self._paused -= partitions
         return self._pending.drop(partitions)

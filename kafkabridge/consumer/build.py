@@ -10,6 +10,7 @@ from celery import Celery
 from ..checks import check_visibility_timeout
 from ..completion import DEFAULT_RUN_SECONDS, ledger_for
 from ..hooks import HookDispatcher
+from ..observability.bridges import reporter_for
 from ..ratelimit.limiter import limiter_for
 from ..registry import Route, handlers
 from ..settings import BridgeSettings
@@ -42,6 +43,7 @@ def build_bridge(
     return Bridge(
         settings=settings, topics=list(routes), publisher=publisher, hooks=hooks, completion=completion,
         causes=_rate_limits(app, settings, routes, hooks),
+        status=reporter_for(settings, str(app.conf.broker_url or "")),
     )
 
 

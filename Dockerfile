@@ -8,6 +8,8 @@ COPY manage.py pyproject.toml README.md LICENSE ./
 COPY kafkabridge ./kafkabridge
 RUN pip install --no-cache-dir --no-deps .
 COPY dashboard ./dashboard
+# The admin's static files, compressed, for WhiteNoise to serve from the WSGI app (docker-compose.yml's web).
+RUN python manage.py collectstatic --noinput -v0
 RUN useradd --create-home kafkabridge
 USER kafkabridge
 EXPOSE 8000

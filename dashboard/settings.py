@@ -29,13 +29,13 @@ if HTTPS:
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "3600"))  # raise it once HTTPS is known to work
 
 INSTALLED_APPS = [
+    "kafkabridge.contrib.django",  # first: its admin/index.html (the Overview link) extends Django's
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "kafkabridge.contrib.django",
 ]
 
 MIDDLEWARE = [

@@ -1,9 +1,11 @@
 """The one object every process asks for tokens: the shared Redis bucket, with a local fallback.
 
 While Redis answers, every bridge and worker takes from the same buckets (``RedisTokenBucket``).
-When it does not, each process falls back to a bucket of its own at ``rate / live instances``, the
-number of processes of its kind (bridges or workers) last seen in the heartbeat registry, logs one
-warning, tells the hooks, and goes back to the shared bucket as soon as Redis answers again.
+When it does not, each process falls back to a bucket of its own, logs one warning, tells the hooks,
+and goes back to the shared bucket as soon as Redis answers again. A bucket that processes of a kind
+share (a handler's, taken by every worker) falls back to ``rate / live instances``, the number of
+processes of that kind last seen in the heartbeat registry; a bucket only one process takes from (a
+partition's intake bucket: a partition has one consumer in its group) keeps its whole rate.
 
 Operators change limits at run time (:mod:`~kafkabridge.ratelimit.overrides`, written by the Django
 admin); every limiter reads them again every ``REFRESH_EVERY`` seconds and publishes the effective
@@ -60,8 +62,12 @@ class RateLimiter:
         hooks: HookDispatcher | None = None,
         prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], float] = time.monotonic,
+        shared: bool = True,
     ) -> None:
+        """``shared``: processes of this ``kind`` take from the same buckets (False for bridges, each of
+        which alone takes from the buckets of the partitions it owns)."""
         self._redis = redis
+        self._shared = shared
         self._buckets = RedisTokenBucket(redis, prefix=prefix)
         self._overrides_store = Overrides(redis, prefix=prefix)
         self._kind = kind
@@ -77,6 +83,10 @@ class RateLimiter:
         self._degraded_since: float | None = None
         self._next_redis_try = 0.0
         self._local: dict[str, BucketState] = {}
+
+    @property
+    def _divisor(self) -> int:
+        return max(1, self._live) if self._shared else 1
 
     @property
     def degraded(self) -> bool:
@@ -127,7 +137,7 @@ class RateLimiter:
     # -- fallback -------------------------------------------------------------------------------
 
     def _take_locally(self, name: str, requested: int, rate: float, burst: float, now: float, horizon: float) -> Grant:
-        live = max(1, self._live)
+        live = self._divisor
         grant, self._local[name] = take(
             self._local.get(name), now=now, rate=rate / live, burst=max(1.0, burst / live), requested=requested, horizon=horizon
         )
@@ -139,8 +149,9 @@ class RateLimiter:
             return
         self._degraded_since = now
         logger.warning(
-            "rate limiter: Redis unreachable (%r); each %s process now limits itself to rate / %d (live %ss last seen) "
-            "until Redis answers again", error, self._kind, self._live, self._kind,
+            "rate limiter: Redis unreachable (%r); each %s process now limits itself to rate / %d (%s) "
+            "until Redis answers again", error, self._kind, self._divisor,
+            f"live {self._kind}s last seen" if self._shared else f"each {self._kind}'s buckets are its own",
         )
         self._hooks.emit("on_rate_limit_degraded", self._kind, self._live)
 
@@ -193,7 +204,7 @@ def limiter_for(kind: str, *, url: str | None, broker_url: str, hooks: HookDispa
     if key not in _limiters:
         # short timeouts: a Redis that does not answer must not stall the loop; the limiter falls back
         client = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        _limiters[key] = RateLimiter(client, kind=kind, hooks=hooks)
+        _limiters[key] = RateLimiter(client, kind=kind, hooks=hooks, shared=kind != "bridge")
     return _limiters[key]
 
 

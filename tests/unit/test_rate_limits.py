@@ -246,6 +246,16 @@ def test_with_four_live_processes_each_falls_back_to_a_quarter_of_the_rate_and_o
     assert seen.events == [("degraded", "worker", 4)]
 
 
+def test_a_process_that_alone_takes_from_its_buckets_falls_back_to_the_whole_rate_however_many_are_live() -> None:
+    clock = Clock()
+    client = Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_timeout=0.5, socket_connect_timeout=0.5)
+    limiter = RateLimiter(client, kind="bridge", clock=clock, shared=False)  # a partition has one consumer
+    limiter._live = 4
+    assert limiter.take_many([("b", 100, 40.0, 20.0)])[0].granted == 20, "the whole burst"
+    clock.now += 0.5
+    assert limiter.take_many([("b", 100, 40.0, 20.0)])[0].granted == 20, "40/s for half a second"
+
+
 def test_a_burst_smaller_than_the_number_of_processes_still_lets_each_hold_one_token(unreachable) -> None:  # type: ignore[no-untyped-def]
     limiter, _, _ = unreachable
     limiter._live = 8

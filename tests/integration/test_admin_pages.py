@@ -51,4 +51,5 @@ def test_script_planted_in_key_value_headers_and_the_exception_stays_escaped(
     assert not re.search(r"<script>alert", body + listing.content.decode())
     for part in ("key", "value", "name", "header"):
         assert f"&lt;script&gt;alert(&quot;{part}&quot;)&lt;/script&gt;" in body, part
-    assert body.count("&lt;script&gt;alert(&quot;value&quot;)") == 3  # the value, the exception message, the traceback
+    # the value, the exception message, the traceback, and each attempt's message in the attempt history
+    assert body.count("&lt;script&gt;alert(&quot;value&quot;)") == 3 + len(row.history)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from kafkabridge import Message
 from kafkabridge.wire import decode_headers
@@ -16,6 +17,7 @@ class FailedMessage(models.Model):
         RESOLVED = "resolved", "Resolved"
         REPLAYED = "replayed", "Replayed to its topic"
         DISCARDED = "discarded", "Discarded"
+        EDITED = "edited", "Edited and replayed"
 
     source_topic = models.CharField(max_length=249, db_index=True)
     source_partition = models.IntegerField()
@@ -34,6 +36,18 @@ class FailedMessage(models.Model):
     attempts = models.PositiveIntegerField()
     first_failed_at = models.DateTimeField()
     last_failed_at = models.DateTimeField(db_index=True)
+    fingerprint = models.CharField(
+        max_length=40, blank=True, db_index=True,
+        help_text="The failure group: handler + exception class + normalised message (kafkabridge.dead_letter.fingerprint).",
+    )
+    history = models.JSONField(
+        default=list, blank=True,
+        help_text="Every attempt, oldest first: [{number, started_at, seconds, host, exception_class, exception_message}].",
+    )
+    corrected_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrected_copies",
+        help_text="The failure this row is the edited copy of (edit and replay).",
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.FAILED, db_index=True)
     requeue_count = models.PositiveIntegerField(default=0)
@@ -42,6 +56,7 @@ class FailedMessage(models.Model):
     )
     requeued_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    discarded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -49,12 +64,19 @@ class FailedMessage(models.Model):
         ordering = ["-last_failed_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["source_topic", "source_partition", "source_offset"], name="one_failed_message_per_record"
+                fields=["source_topic", "source_partition", "source_offset"], condition=Q(corrected_from__isnull=True),
+                name="one_failed_message_per_record",
             )
         ]
+        indexes = [  # the change list's default filter and order, and the groups page's GROUP BY
+            models.Index(fields=["status", "-last_failed_at"], name="kbf_status_last_failed"),
+            models.Index(fields=["status", "fingerprint"], name="kbf_status_fingerprint"),
+        ]
         permissions = [
-            ("requeue_failedmessage", "Can requeue failed messages"),
+            ("requeue_failedmessage", "Can requeue and resolve failed messages"),
             ("replay_failedmessage", "Can replay failed messages to their source topic"),
+            ("discard_failedmessage", "Can discard failed messages"),
+            ("edit_and_replay_failedmessage", "Can edit a failed message's payload and requeue the corrected copy"),
         ]
 
     def __str__(self) -> str:
@@ -71,6 +93,57 @@ class FailedMessage(models.Model):
             headers=decode_headers(self.headers),
             timestamp=self.message_timestamp,
         )
+
+
+class BulkJob(models.Model):
+    """One bulk action on every failure matching a change-list filter: its progress while it runs, its audit after.
+
+    At most one job per (action, filter) is pending or running at a time, so a second click finds the first.
+    """
+
+    class Action(models.TextChoices):
+        REQUEUE = "requeue", "Requeue"
+        RESOLVE = "resolve", "Resolve"
+        DISCARD = "discard", "Discard"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (State.PENDING, State.RUNNING)
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    query = models.TextField(blank=True, help_text="The change list's filter querystring.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    total = models.PositiveIntegerField(help_text="Failures in status failed matching the filter when the job was made.")
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0, help_text="Rows the action could not be applied to (e.g. the broker refused).")
+    skipped = models.PositiveIntegerField(default=0, help_text="Rows no longer in status failed when their turn came.")
+    max_pk = models.BigIntegerField(help_text="Rows added after the job was made are not part of it.")
+    cursor = models.BigIntegerField(default=0, help_text="The last row handled (rows are taken in primary key order).")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True, help_text="Last progress of its runner; a stale one is taken over.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "query"], condition=Q(state__in=["pending", "running"]), name="one_active_bulk_job_per_filter"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} #{self.pk} ({self.done + self.failed + self.skipped}/{self.total})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in self.ACTIVE
 
 
 class RateLimitSetting(models.Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from datetime import datetime, timezone
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -84,3 +85,35 @@ def _hexdump(data: bytes, width: int = 16) -> str:
         printable = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
         lines.append(f"{start:08x}  {chunk.hex(' '):<{width * 3 - 1}}  {printable}")
     return "\n".join(lines)
+
+
+def render_attempts(history: list[dict]) -> SafeString:
+    """A failure's attempts (oldest first) as a table: when, where, how long, what was raised."""
+    if not history:
+        return format_html("<em>{}</em>", "no attempts recorded (written before attempt history existed)")
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+        (
+            (
+                attempt.get("number", "?"),
+                _when(attempt.get("started_at")),
+                attempt.get("host", ""),
+                f"{attempt['seconds']:.3f} s" if isinstance(attempt.get("seconds"), (int, float)) else "",
+                attempt.get("exception_class", ""),
+                attempt.get("exception_message", ""),
+            )
+            for attempt in history
+        ),
+    )
+    return format_html(
+        '<table id="kb-attempts"><caption>Attempt history</caption><thead><tr><th>#</th><th>started</th><th>host</th>'
+        "<th>duration</th><th>exception</th><th>message</th></tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
+
+
+def _when(epoch: object) -> str:
+    if not isinstance(epoch, (int, float)):
+        return ""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"

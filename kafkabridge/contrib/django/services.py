@@ -4,6 +4,8 @@ Requeue is claim-then-enqueue: the status change failed → requeued is the atom
 operators (or a double submit) requeue a message once. If the enqueue then fails, the claim is
 undone and the failure reported. Replay (back to the source topic) is claim-then-produce the same
 way: failed → replayed, given back unless Kafka acknowledged the record within ``REPLAY_TIMEOUT``.
+Resolve and discard close a failure (failed → resolved / discarded) with the same kind of claim;
+edit-and-replay claims the original (failed → edited) and requeues a corrected copy of it.
 """
 
 from __future__ import annotations
@@ -76,6 +78,69 @@ def _give_back(pk: int, before: dict[str, Any]) -> None:
         requeued_by=before["requeued_by"],
         requeued_at=before["requeued_at"],
     )
+
+
+@dataclass
+class CloseReport:
+    closed: list[FailedMessage] = field(default_factory=list)
+    skipped: list[FailedMessage] = field(default_factory=list)
+    """Rows that were not in status "failed" any more."""
+
+
+def resolve(ids: Iterable[int], *, actor: AbstractBaseUser | AnonymousUser | None) -> CloseReport:
+    """Mark failures resolved without running them again (the problem was fixed some other way)."""
+    return _close(ids, FailedMessage.Status.RESOLVED, "resolved_at")
+
+
+def discard(ids: Iterable[int], *, actor: AbstractBaseUser | AnonymousUser | None) -> CloseReport:
+    """Give up on failures for good; the rows stay as the record of what was thrown away."""
+    return _close(ids, FailedMessage.Status.DISCARDED, "discarded_at")
+
+
+def _close(ids: Iterable[int], status: str, stamp: str) -> CloseReport:
+    report = CloseReport()
+    for pk in ids:
+        claimed = FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.FAILED).update(
+            status=status, **{stamp: timezone.now()}
+        )
+        row = FailedMessage.objects.filter(pk=pk).defer("value", "traceback", "history").first()
+        if row is not None:
+            (report.closed if claimed else report.skipped).append(row)
+    return report
+
+
+class NotFailed(Exception):
+    """The failure was not in status "failed" (someone else acted on it first)."""
+
+
+def edit_and_replay(pk: int, value: bytes | None, *, actor: AbstractBaseUser | AnonymousUser | None) -> FailedMessage:
+    """Requeue a corrected copy of a failure with ``value`` as its payload; returns the copy.
+
+    The original is claimed (failed → edited) and kept as it was, linked to the copy; the copy is a
+    new row in status "requeued" that the handler's outcome updates (resolved, or failed again).
+    Raises :class:`NotFailed` if the original was not failed, or the broker's error (the claim is undone).
+    """
+    user = actor if actor is not None and actor.is_authenticated else None
+    if not FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.FAILED).update(status=FailedMessage.Status.EDITED):
+        raise NotFailed(pk)
+    original = FailedMessage.objects.get(pk=pk)
+    copy = FailedMessage.objects.create(
+        source_topic=original.source_topic, source_partition=original.source_partition, source_offset=original.source_offset,
+        key=original.key, key_text=original.key_text, value=value, headers=original.headers,
+        message_timestamp=original.message_timestamp, handler=original.handler,
+        reason=f"corrected copy of #{original.pk} ({original.reason})"[:2000], exception_class=original.exception_class,
+        exception_message=original.exception_message, attempts=0, first_failed_at=original.first_failed_at,
+        last_failed_at=original.last_failed_at, fingerprint=original.fingerprint, status=FailedMessage.Status.REQUEUED,
+        requeue_count=1, requeued_by=user, requeued_at=timezone.now(), corrected_from=original,
+    )
+    try:
+        kafkabridge.requeue(runtime.celery_app(), copy.to_message(), copy.handler)
+    except Exception:
+        logger.exception("requeue of the corrected copy of %s failed; the original stays failed", original)
+        copy.delete()
+        FailedMessage.objects.filter(pk=pk, status=FailedMessage.Status.EDITED).update(status=FailedMessage.Status.FAILED)
+        raise
+    return copy
 
 
 REPLAY_TIMEOUT = 30.0

@@ -1,0 +1,1 @@
+"""The console's pages beside the admin's own: one view module per page or action."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from .completion import Progress
+    from .observability.bridges import BridgeStatus
     from .dead_letter import DeadLetterRecord
     from .message import Message, MessageId
 
@@ -77,6 +78,12 @@ class Hooks:
 
     def on_service_restored(self, service: str) -> None:
         """``service`` answers again after ``on_service_error``."""
+
+    def on_bridge_status(self, status: BridgeStatus) -> None:
+        """A bridge's snapshot (its partitions, their lag, rate and holds), every ``STATUS_INTERVAL`` seconds while it runs."""
+
+    def on_bridge_stopped(self, instance: str) -> None:
+        """The bridge ``instance`` stopped cleanly (a crash or a kill emits nothing: its snapshots just stop)."""
 
     def on_produced(self, topic: str, partition: int, seconds: float) -> None:
         """A :class:`~kafkabridge.producer.Producer` record reached Kafka, ``seconds`` after ``send``."""

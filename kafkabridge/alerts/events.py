@@ -12,7 +12,8 @@ RATE_LIMITED = "rate_limited"
 LAG = "lag"
 PRODUCE_FAILED = "produce_failed"
 OUTAGE = "outage"
-KINDS = (DEAD_LETTER, REQUEUE_FAILED, RATE_LIMITED, LAG, PRODUCE_FAILED, OUTAGE)
+BRIDGE_STOPPED = "bridge_stopped"
+KINDS = (DEAD_LETTER, REQUEUE_FAILED, RATE_LIMITED, LAG, PRODUCE_FAILED, OUTAGE, BRIDGE_STOPPED)
 """Every kind of alert; each can be switched off and given a threshold in ``ALERTS["KINDS"]``."""
 
 FAILURE_KINDS = (DEAD_LETTER, REQUEUE_FAILED)
@@ -21,7 +22,8 @@ FAILURE_KINDS = (DEAD_LETTER, REQUEUE_FAILED)
 
 @dataclass(frozen=True)
 class AlertEvent:
-    """One occurrence: ``topic`` is the Kafka topic (or the service, for outages); ``at`` is epoch seconds."""
+    """One occurrence: ``topic`` is the Kafka topic (the service, for outages; the consumer group, for a stopped
+    bridge); ``at`` is epoch seconds."""
 
     kind: str
     topic: str

@@ -8,9 +8,10 @@ from collections import OrderedDict, defaultdict
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import redis
+from celery.signals import worker_ready
 
 from ..hooks import Hooks
-from .events import DEAD_LETTER, LAG, OUTAGE, PRODUCE_FAILED, RATE_LIMITED, REQUEUE_FAILED, AlertEvent, group_id
+from .events import BRIDGE_STOPPED, DEAD_LETTER, LAG, OUTAGE, PRODUCE_FAILED, RATE_LIMITED, REQUEUE_FAILED, AlertEvent, group_id
 from .groups import AlertGroups
 from .notifiers import notifier_for
 from .sender import AlertSender
@@ -18,6 +19,7 @@ from .settings import AlertSettings
 
 if TYPE_CHECKING:
     from ..dead_letter import DeadLetterRecord
+    from ..observability.bridges import BridgeStatus
     from ..message import Message, MessageId
     from ..settings import BridgeSettings
 
@@ -36,6 +38,11 @@ class AlertHooks(Hooks):
         self._configured = False
         self._requeue_failed: OrderedDict[str, None] = OrderedDict()
         self._down: set[str] = set()
+        worker_ready.connect(self._start_sender)  # an idle worker watches for silent bridges too
+
+    def _start_sender(self, **_: Any) -> None:
+        if self.sender is not None:
+            self.sender.start()
 
     # events ----------------------------------------------------------------------------------------------
     def on_dead_lettered(self, record: DeadLetterRecord) -> None:
@@ -87,14 +94,44 @@ class AlertHooks(Hooks):
             self.on_service_restored("celery broker")
 
     def on_service_error(self, service: str, error: BaseException) -> None:
-        """Kafka, Redis (the Celery broker) or the database is unreachable from this process."""
+        """Kafka, Redis (the Celery broker) or the database is unreachable from this process.
+
+        Reported once the outage lasted the kind's THRESHOLD (seconds; 0: at once); each later error counts.
+        """
+        sender = self.sender
+        if sender is None or not sender.settings.kind_enabled(OUTAGE):
+            return
+        event = AlertEvent(OUTAGE, service, "", _now(), {"topic": service, "exception": _class(error), "message": str(error)[:MESSAGE_CHARS]})
+        threshold, key = sender.settings.threshold(OUTAGE), f"outage:{service}"
+        if service not in self._down and threshold > 0:
+            sender.defer(key, event, threshold)
+        elif not sender.deferred(key):  # reported (or to be reported at once): this error counts
+            sender.submit(event)
         self._down.add(service)
-        self._submit(AlertEvent(OUTAGE, service, "", _now(), {"topic": service, "exception": _class(error), "message": str(error)[:MESSAGE_CHARS]}))
 
     def on_service_restored(self, service: str) -> None:
+        """The recovery edits the outage's message; an outage shorter than the threshold sends nothing at all."""
         self._down.discard(service)
-        if self.sender is not None:
-            self.sender.submit(("resolve", None, group_id(OUTAGE, service, "")))
+        sender = self.sender
+        if sender is not None and not sender.cancel(f"outage:{service}"):
+            sender.submit(("resolve", None, group_id(OUTAGE, service, "")))
+
+    def on_bridge_status(self, status: BridgeStatus) -> None:
+        """This bridge is alive: its heartbeat in the alerts' Redis, for the watch (alerts/watch.py)."""
+        sender = self.sender
+        if sender is not None and sender.settings.kind_enabled(BRIDGE_STOPPED):
+            sender.submit(("beat", status.instance, {"instance": status.instance, "group": status.group,
+                                                     "host": status.host, "pid": status.pid}))
+
+    def on_bridge_stopped(self, instance: str) -> None:
+        """A clean stop: said to Redis now (once, bounded by its timeout), so that no one reports this bridge."""
+        sender = self.sender
+        if sender is None or not sender.settings.kind_enabled(BRIDGE_STOPPED):
+            return
+        try:
+            sender.watch.left(instance)
+        except redis.RedisError as error:
+            logger.warning("alerts: could not record this bridge's clean stop (%r); it may be reported as stopped unexpectedly", error)
 
     # wiring ----------------------------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
-from .events import DEAD_LETTER, FAILURE_KINDS, LAG, OUTAGE, PRODUCE_FAILED, RATE_LIMITED, REQUEUE_FAILED, Group
+from .events import BRIDGE_STOPPED, DEAD_LETTER, FAILURE_KINDS, LAG, OUTAGE, PRODUCE_FAILED, RATE_LIMITED, REQUEUE_FAILED, Group
 
 CONTENT, TITLE, DESCRIPTION, FIELDS, FIELD_NAME, FIELD_VALUE, FOOTER, EMBEDS, TOTAL = 2000, 256, 4096, 25, 256, 1024, 2048, 10, 6000
 ELLIPSIS = "…"
@@ -22,6 +22,7 @@ COLOURS = {"open": 0xE74C3C, "quiet": 0x95A5A6, "resolved": 0x2ECC71}
 TITLES = {
     DEAD_LETTER: "dead-lettered", REQUEUE_FAILED: "failed again after a requeue", RATE_LIMITED: "held by a rate limit",
     LAG: "lagging", PRODUCE_FAILED: "not delivered by the producer", OUTAGE: "unreachable",
+    BRIDGE_STOPPED: "bridge stopped unexpectedly",
 }
 _RECORD_ID = re.compile(r"[A-Za-z0-9._-]+/\d+@\d+")
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()<-])")
@@ -54,7 +55,7 @@ def discord_payload(group: Group, *, url: str | None) -> dict[str, Any]:
               "resolved": "resolved: every failure was requeued and handled" if group.kind in FAILURE_KINDS else "recovered"}[group.status]
     short_exception = group.exception.rsplit(".", 1)[-1] or "no exception"
     title = f"{'✅' if group.status == 'resolved' else '🔴' if group.status == 'open' else '⏸'} {group.count} × {group.topic} {TITLES.get(group.kind, group.kind)}"
-    if group.kind != OUTAGE and group.kind != LAG:
+    if group.kind not in (OUTAGE, LAG, BRIDGE_STOPPED):
         title += f" ({short_exception})"
     if group.kind == OUTAGE and group.status == "resolved":
         title = f"✅ {group.topic} recovered after {group.count} error(s)"

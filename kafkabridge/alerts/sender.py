@@ -8,6 +8,9 @@ process may: the groups are shared) and sends or edits their messages, one reque
 with a timeout; a 429 makes every process wait ``retry_after`` (bounded by ``MAX_RETRY_AFTER``), a
 401/404 stops sending for an hour and is reported once. Threads start at the first event of a
 process (so a forked Celery pool process starts its own).
+
+The flusher also watches for bridges that stopped unexpectedly (see :mod:`kafkabridge.alerts.watch`), and
+releases deferred events: an outage is reported only once it lasted its kind's threshold.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
 
 import redis
 
-from .events import AlertEvent, Group
+from .events import BRIDGE_STOPPED, AlertEvent, Group
 from .groups import AlertGroups
 from .notifiers import Notifier, NotifierError, RateLimited, WebhookGone
 from .settings import AlertSettings
+from .watch import BridgeWatch
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +44,11 @@ HALT = object()
 """What a look returns when no more may be sent now (a 429, a dead webhook)."""
 FAILURE_RETRY_SECONDS = 10.0
 """A group whose message failed (timeout, 5xx, Redis) is looked at again this much later."""
+WATCH_SECONDS = 5.0
+"""At most this long between two looks for silent bridges (a third of the kind's threshold when that is shorter)."""
+
+Item = AlertEvent | tuple[str, Any, Any]
+"""What the queue carries: an event, ``("resolve", member, gid)`` or ``("beat", instance, identity)``."""
 
 
 class AlertSender:
@@ -49,20 +60,38 @@ class AlertSender:
         self.notifier = notifier
         self.dropped = 0
         self.sent = 0
-        self._queue: queue.Queue[AlertEvent | tuple[str, str | None, str | None]] = queue.Queue(settings.queue_size)
+        self.watch = BridgeWatch(groups.client, settings.prefix)
+        self._queue: queue.Queue[Item] = queue.Queue(settings.queue_size)
+        self._deferred: dict[str, tuple[float, AlertEvent]] = {}
+        self._next_watch = 0.0
         self._pid: int | None = None
         self._stop = threading.Event()
         self._last_drop_report = 0.0
         self._token = uuid.uuid4().hex
         self._lock = threading.Lock()
 
-    def submit(self, item: AlertEvent | tuple[str, str | None, str | None]) -> None:
-        """Never blocks: an event, or ``("resolve", member, gid)``."""
+    def submit(self, item: Item) -> None:
+        """Never blocks: an event, ``("resolve", member, gid)`` or ``("beat", instance, identity)``."""
         self.start()
         try:
             self._queue.put_nowait(item)
         except queue.Full:
             self._dropped(1, "the alert queue is full")
+
+    def defer(self, key: str, event: AlertEvent, delay: float) -> None:
+        """Submit ``event`` in ``delay`` seconds unless :meth:`cancel` ``(key)`` comes first (an outage's threshold)."""
+        self.start()
+        with self._lock:
+            self._deferred.setdefault(key, (time.monotonic() + delay, event))
+
+    def deferred(self, key: str) -> bool:
+        with self._lock:
+            return key in self._deferred
+
+    def cancel(self, key: str) -> bool:
+        """Drop a deferred event; True when it had not been submitted yet."""
+        with self._lock:
+            return self._deferred.pop(key, None) is not None
 
     def start(self) -> None:
         if self._pid == os.getpid():
@@ -110,7 +139,11 @@ class AlertSender:
             if events:
                 self.groups.add(events)
             for item in items:
-                if not isinstance(item, AlertEvent):
+                if isinstance(item, AlertEvent):
+                    continue
+                if item[0] == "beat":
+                    self.watch.beat(item[1], item[2])
+                else:
                     self.groups.resolve(member=item[1], gid=item[2])
         except redis.RedisError as error:
             self._dropped(len(events), f"Redis did not take them ({error!r})")
@@ -126,11 +159,36 @@ class AlertSender:
     def _flush_loop(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             try:
+                self._release_deferred()
+                self._watch_bridges()
                 self.flush_due()
             except redis.RedisError as error:
                 logger.warning("alerts: Redis unreachable, grouped alerts wait (%r)", error)
             except Exception:
                 logger.exception("alerts: the sender failed; it carries on")
+
+    def _release_deferred(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [key for key, (at, _) in self._deferred.items() if at <= now]
+            events = [self._deferred.pop(key)[1] for key in due]
+        for event in events:
+            self.submit(event)
+
+    def _watch_bridges(self) -> None:
+        """Report each bridge silent past the threshold (one process gets each one from Redis)."""
+        if not self.settings.kind_enabled(BRIDGE_STOPPED) or time.monotonic() < self._next_watch:
+            return
+        threshold = self.settings.threshold(BRIDGE_STOPPED)
+        self._next_watch = time.monotonic() + min(WATCH_SECONDS, threshold / 3)
+        for who, last in self.watch.silent(threshold):
+            seen = datetime.fromtimestamp(last, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            logger.error("bridge %s (consumer group %r) stopped unexpectedly: no heartbeat since %s",
+                         who.get("instance"), who.get("group"), seen)
+            self.submit(AlertEvent(BRIDGE_STOPPED, str(who.get("group", "?")), "", time.time(), {
+                "id": who.get("instance"),
+                "message": f"on {who.get('host')} (pid {who.get('pid')}): no heartbeat since {seen}, and no clean stop",
+            }))
 
     def flush_due(self) -> int:
         """Look at every due group once; returns how many messages went out."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ConfigurationError
-from .events import KINDS, LAG, RATE_LIMITED
+from .events import BRIDGE_STOPPED, KINDS, LAG, OUTAGE, RATE_LIMITED
 
 WEBHOOK_URL_VARIABLE = "KAFKABRIDGE_ALERTS_WEBHOOK_URL"
 """Environment variable with the webhook URL; it wins over ``ALERTS["WEBHOOK_URL"]`` (keep secrets out of settings files)."""
@@ -26,8 +26,10 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 """A 429's ``retry_after`` is honoured up to this many seconds at a time."""
 DEFAULT_EXAMPLES = 5
 ADMIN_PATH = "/admin/kafkabridge_failures/failedmessage/"
-DEFAULT_THRESHOLDS = {RATE_LIMITED: 30.0, LAG: 10_000}
-"""RATE_LIMITED: seconds a message waits for a token; LAG: messages behind on a topic."""
+DEFAULT_THRESHOLDS = {RATE_LIMITED: 30.0, LAG: 10_000, OUTAGE: 0.0, BRIDGE_STOPPED: 30.0}
+"""RATE_LIMITED: seconds a message waits for a token; LAG: messages behind on a topic; OUTAGE: seconds a service
+stays unreachable before it is reported (a shorter outage sends nothing); BRIDGE_STOPPED: seconds without a
+heartbeat from a bridge that did not stop cleanly (keep it above three STATUS_INTERVALs)."""
 
 _OPTIONS = {
     "WEBHOOK_URL", "NOTIFIER", "BASE_URL", "ADMIN_PATH", "WINDOW", "UPDATE_INTERVAL", "QUIET_AFTER", "KINDS",

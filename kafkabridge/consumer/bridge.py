@@ -59,6 +59,10 @@ LAG_INTERVAL = 2.0
 """Seconds between measurements of the consumer lag of each assigned partition."""
 IN_FLIGHT_POLL = 0.2
 """Seconds between looks at the ledger while a stopping bridge waits for its in-flight messages."""
+KAFKA_PROBE_INTERVAL = 5.0
+"""Seconds between metadata requests while every broker is down, to notice Kafka is back on an idle topic."""
+KAFKA_PROBE_TIMEOUT = 1.0
+"""Seconds one such request may block the loop (which has nothing to consume meanwhile anyway)."""
 
 ConsumerFactory = Callable[[dict[str, Any]], Consumer]
 Clock = Callable[[], float]
@@ -76,8 +80,8 @@ class Bridge:
     ``causes`` hold partitions back besides the broker outage, which is always the first cause.
     With ``completion``, offsets are committed only below the first message without a final outcome
     (see :mod:`~kafkabridge.consumer.completion`); without it, once the broker confirmed the publish.
-    With ``status``, the bridge publishes what it holds every few seconds (see
-    :mod:`~kafkabridge.observability.bridges`).
+    ``status`` publishes what the bridge holds every few seconds (see :mod:`~kafkabridge.observability.bridges`);
+    without it the snapshots only reach the hooks.
     ``clock`` and ``sleep`` (monotonic seconds) are injectable so that tests drive time themselves.
     """
 
@@ -101,7 +105,7 @@ class Bridge:
         self._hooks = hooks or HookDispatcher()
         self._consumer_factory = consumer_factory
         self._completion = completion
-        self._status = status
+        self._status = status or StatusReporter(None, group=settings.group_id, interval=settings.status_interval)
         self._holds: Holds = {}
         self._lags: dict[PartitionKey, int] = {}
         bound = [InFlightBound(completion, settings.max_in_flight)] if completion is not None else []
@@ -124,6 +128,9 @@ class Bridge:
         self._started_at = self._last_commit = self._last_progress_log = self._clock()
         self._next_waiting_log = self._started_at + WAITING_LOG_INTERVAL
         self._reported_errors: dict[str, float] = {}
+        self._ledger_down = False
+        self._kafka_down_until_probe: float | None = None
+        """While every broker is down: when to ask Kafka again whether it answers (None: Kafka is up)."""
         self._client_log = _ClientLog()
         self._consumer: Consumer | None = None
 
@@ -188,6 +195,7 @@ class Bridge:
     def run_once(self) -> None:
         """One turn: fetch a batch, publish what flow control admits, pause/resume, commit when due."""
         self._consume()
+        self._probe_kafka()
         self._publish_admitted()
         if self._clock() - self._last_commit >= self._settings.commit_interval:
             self._check_completion()
@@ -220,6 +228,8 @@ class Bridge:
             if raw.error() is not None:
                 self._report_consumer_error(raw.error())
                 continue
+            if self._kafka_down_until_probe is not None:
+                self._kafka_restored()
             message = to_message(raw)
             self._tracker.track(partition_of(message), message.offset)
             self._pending.add(message)
@@ -281,7 +291,13 @@ class Bridge:
             check = self._completion.check(self._clock(), only)
         except RedisError as error:
             self._report_once("ledger", "completion ledger unreachable (%r); nothing is committed past unfinished messages meanwhile", error)
+            if not self._ledger_down:
+                self._ledger_down = True
+                self._hooks.emit("on_service_error", "redis", error)
             return
+        if self._ledger_down:
+            self._ledger_down = False
+            self._hooks.emit("on_service_restored", "redis")
         self._mark_done(check.done)
         if check.lost:
             self._redispatch(check.lost)
@@ -343,16 +359,17 @@ class Bridge:
     def _report_status(self) -> None:
         """Every ``STATUS_INTERVAL`` seconds: this bridge's partitions, their lag, rate and holds, to Redis (off the loop)."""
         now = self._clock()
-        if self._status is None or not self._status.due(now):
+        if not self._status.due(now):
             return
         rates: dict[PartitionKey, float] = {}
         for cause in self._flow.causes:
             rates.update(getattr(cause, "effective_rates", dict)())
-        self._status.publish(tuple(
+        status = self._status.publish(tuple(
             PartitionStatus(topic, partition, self._lags.get((topic, partition)), rates.get((topic, partition)),
                             tuple(sorted(self._holds.get((topic, partition), ()))))
             for topic, partition in sorted(self._assigned)
         ), now)
+        self._hooks.emit("on_bridge_status", status)
 
     def _pause(self, partitions: set[PartitionKey], holds: Holds) -> None:
         if partitions:
@@ -373,9 +390,8 @@ class Bridge:
         the outcomes allow; what is left is read again by the next owner, whose dispatch the older
         copies stand down for.
         """
-        if self._status is not None:
-            self._status.stopping()
-            self._report_status()
+        self._status.stopping()
+        self._report_status()
         if not self._ever_assigned:
             self._client_log.quiet = True  # closing may time out on the join still in flight: not news
             logger.info("stopped before it was assigned any partition of group %r; nothing to commit", self._settings.group_id)
@@ -410,8 +426,9 @@ class Bridge:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
-        if self._status is not None:
-            self._status.close(remove=clean)
+        self._status.close(remove=clean)
+        if clean:
+            self._hooks.emit("on_bridge_stopped", self._status.instance)
         logger.info("bridge closed")
 
     def _commit(self, only: Collection[PartitionKey] | None = None, *, wait: bool = True) -> None:
@@ -440,6 +457,8 @@ class Bridge:
             if tp.error is not None:
                 self._report_once(f"commit:{tp.topic}:{tp.partition}", "offset commit of %s[%d] failed (%s); tried again later", tp.topic, tp.partition, tp.error)
         done = {(tp.topic, tp.partition): tp.offset for tp in partitions if tp.error is None and tp.offset >= 0}
+        if done and self._kafka_down_until_probe is not None:
+            self._kafka_restored()
         if done:
             self._tracker.committed(done)
             self._committed.update(done)
@@ -548,13 +567,34 @@ class Bridge:
     # -- errors -----------------------------------------------------------------------------------
 
     def _on_kafka_error(self, error: KafkaError) -> None:
+        """librdkafka's error callback (inside ``consume()``). Only a fatal error or every broker down is an
+        outage for the hooks (one broker's dropped connection is routine); the first consumed message, successful
+        commit or metadata answer after it is the recovery."""
         if error.fatal():
             logger.critical("fatal Kafka client error: %s", error)
             self._hooks.emit("on_service_error", "kafka", KafkaException(error))
             self.stop()
             return
         self._report_once(f"kafka:{error.code()}", "Kafka client error (librdkafka retries by itself): %s", error)
-        self._hooks.emit("on_service_error", "kafka", KafkaException(error))
+        if error.code() == KafkaError._ALL_BROKERS_DOWN and self._kafka_down_until_probe is None:
+            self._kafka_down_until_probe = self._clock() + KAFKA_PROBE_INTERVAL
+            self._hooks.emit("on_service_error", "kafka", KafkaException(error))
+
+    def _probe_kafka(self) -> None:
+        """While every broker is down, ask for the topics' metadata every ``KAFKA_PROBE_INTERVAL`` seconds."""
+        if self._kafka_down_until_probe is None or self._clock() < self._kafka_down_until_probe:
+            return
+        self._kafka_down_until_probe = self._clock() + KAFKA_PROBE_INTERVAL
+        try:
+            self._kafka.list_topics(self._topics[0] if self._topics else None, timeout=KAFKA_PROBE_TIMEOUT)
+        except KafkaException:
+            return
+        self._kafka_restored()
+
+    def _kafka_restored(self) -> None:
+        self._kafka_down_until_probe = None
+        logger.warning("Kafka answers again")
+        self._hooks.emit("on_service_restored", "kafka")
 
     def _report_consumer_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:

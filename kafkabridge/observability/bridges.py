@@ -28,7 +28,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import redis
@@ -122,16 +122,16 @@ class BridgeBoard:
 
 
 class StatusReporter:
-    """The bridge's side: :meth:`due` every turn, :meth:`publish` a snapshot when it is; a daemon thread writes it."""
+    """The bridge's side: :meth:`due` every turn, :meth:`publish` a snapshot when it is; a daemon thread writes it
+    to the ``board`` (None: no Redis to write to; the snapshots still reach the hooks)."""
 
-    def __init__(self, board: BridgeBoard, *, group: str, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, board: BridgeBoard | None, *, group: str, interval: float) -> None:
         self.board = board
         self.interval = interval
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.instance = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.group = group
         self.started_at = time.time()
-        self._clock = clock
         self._next = 0.0
         self._state = RUNNING
         self._latest: BridgeStatus | None = None
@@ -143,16 +143,19 @@ class StatusReporter:
     def due(self, now: float) -> bool:
         return now >= self._next
 
-    def publish(self, partitions: tuple[PartitionStatus, ...], now: float) -> None:
-        """Hand the loop's snapshot to the writer thread (never blocks on Redis)."""
+    def publish(self, partitions: tuple[PartitionStatus, ...], now: float) -> BridgeStatus:
+        """Hand the loop's snapshot to the writer thread (never blocks on Redis); returns it."""
         self._next = now + self.interval
-        status = BridgeStatus(self.instance, self.host, self.pid, self.group, self.started_at, 0.0, partitions, self._state)
+        status = BridgeStatus(self.instance, self.host, self.pid, self.group, self.started_at, time.time(), partitions, self._state)
+        if self.board is None:
+            return status
         with self._wake:
             self._latest = status
             self._wake.notify()
         if self._thread is None:
             self._thread = threading.Thread(target=self._write_loop, name="kafkabridge-bridge-status", daemon=True)
             self._thread.start()
+        return status
 
     def stopping(self) -> None:
         """A clean stop began: the next snapshot (due at once) says so."""
@@ -166,7 +169,7 @@ class StatusReporter:
             self._wake.notify()
         if self._thread is not None:
             self._thread.join(REDIS_TIMEOUT * 2)
-        if not remove:
+        if not remove or self.board is None:
             return
         try:
             self.board.remove(self.instance)
@@ -185,6 +188,7 @@ class StatusReporter:
             self._write(status)
 
     def _write(self, status: BridgeStatus) -> None:
+        assert self.board is not None
         try:
             self.board.beat(status, self.interval * TTL_INTERVALS)
         except redis.RedisError as error:
@@ -204,14 +208,14 @@ def board_for(settings: Settings, broker_url: str | None = None) -> BridgeBoard:
     return _board(url)
 
 
-def reporter_for(settings: Settings, broker_url: str) -> StatusReporter | None:
-    """The bridge's reporter; None (said once in the log) when there is no Redis to publish to."""
+def reporter_for(settings: Settings, broker_url: str) -> StatusReporter:
+    """The bridge's reporter, writing to COMPLETION_REDIS_URL, else the broker; to no board (said in the log) when
+    neither is Redis."""
     url = settings.completion_redis_url or broker_url
-    if urlparse(url).scheme not in ("redis", "rediss", "unix"):
-        logger.info("this bridge publishes no status (live_bridges, stopped-bridge alerts): COMPLETION_REDIS_URL is unset "
-                    "and the Celery broker is not Redis")
-        return None
-    return StatusReporter(_board(url), group=settings.group_id, interval=settings.status_interval)
+    board = _board(url) if urlparse(url).scheme in ("redis", "rediss", "unix") else None
+    if board is None:
+        logger.info("this bridge publishes no status for live_bridges: COMPLETION_REDIS_URL is unset and the Celery broker is not Redis")
+    return StatusReporter(board, group=settings.group_id, interval=settings.status_interval)
 
 
 def live_bridges(settings: Settings | None = None) -> list[BridgeStatus]:

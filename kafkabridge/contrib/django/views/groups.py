@@ -24,6 +24,9 @@ def groups(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
     rows = FailedMessage.objects.exclude(fingerprint="")
     if status != "all":
         rows = rows.filter(status=status)
+    topic = request.GET.get("topic", "")
+    if topic:
+        rows = rows.filter(source_topic=topic)
     found = list(
         rows.values("fingerprint")
         .annotate(count=Count("pk"), first_seen=Min("first_failed_at"), last_seen=Max("last_failed_at"), sample=Max("pk"))
@@ -38,15 +41,16 @@ def groups(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
         group["handler"] = sample.handler
         group["exception"] = sample.exception_class.rsplit(".", 1)[-1] or "—"
         group["message"] = sample.exception_message or sample.reason
-        query = {"fingerprint": group["fingerprint"], **({} if status == "all" else {"status__exact": status})}
-        group["list_url"] = f"{changelist}?{urlencode(query)}"
-        group["bulk_query"] = urlencode({"fingerprint": group["fingerprint"], "status__exact": FailedMessage.Status.FAILED})
+        narrowed = {"fingerprint": group["fingerprint"], **({"source_topic__exact": topic} if topic else {})}
+        group["list_url"] = f"{changelist}?{urlencode({**narrowed, **({} if status == 'all' else {'status__exact': status})})}"
+        group["bulk_query"] = urlencode({**narrowed, "status__exact": FailedMessage.Status.FAILED})
     context: dict[str, Any] = {
         **model_admin.admin_site.each_context(request),
         "title": "Failure groups",
         "opts": FailedMessage._meta,
         "groups": found,
         "status": status,
+        "topic": topic,
         "statuses": [("all", "All"), *FailedMessage.Status.choices],
         "kb_can": {action: perms.allowed(request.user, action) for action in ("requeue", "discard")},
     }

@@ -29,14 +29,21 @@ Delivery state, version 1, under the one kwarg ``kb``; a field at its default is
 
     {"v": 1, "step": "handle" | "store" | "resolve", "first_failed_at": ISO 8601,
      "requeue_id": str, "store_attempts": int, "dead_letter": {dead-letter record},
-     "group": str, "token": str, "waits": int, "trace": traceparent}
+     "group": str, "token": str, "waits": int, "trace": traceparent, "history": [attempt, ...]}
+
+``history`` holds the failed attempts of this delivery, oldest first, each a compact array
+``[number, started_at, seconds, host, exception_class, exception_message]`` (Unix seconds and
+durations to the millisecond; the message cut to 500 characters; at most the first 5 and the last 20
+attempts, see :func:`~kafkabridge.dead_letter.record.with_attempt`). It costs about 100 bytes per
+attempt plus the exception message, in every countdown retry's kwargs.
 
 ``group`` and ``token`` are set when completion tracking follows the message (the default mode):
 the consumer group whose ledger records its outcome, and the bridge's dispatch it belongs to.
 ``waits`` counts Celery retries that were no attempt (a rate-limit wait, a wait for an older run). ``trace`` is the W3C
 traceparent of the span that dispatched the task (set only while OpenTelemetry tracing is on).
 
-A dead-letter record is its facts plus ``"message"``: the envelope with ``"attempt"`` added.
+A dead-letter record is its facts plus ``"message"``: the envelope with ``"attempt"`` added, and
+``"history"`` (attempts as above) when it has any.
 
 Compatibility: readers ignore fields they do not know and default the ones that are missing, so a
 new field is one line in :class:`Delivery` and needs no new version; ``v`` changes only if a field
@@ -56,7 +63,7 @@ from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from uuid import uuid4
 
-from .dead_letter.record import DeadLetterRecord
+from .dead_letter.record import Attempt, DeadLetterRecord, with_attempt
 from .message import Header, Message, MessageId, from_millis
 
 ENVELOPE_VERSION = 1
@@ -129,25 +136,50 @@ def _millis(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
 
+# -- attempt history (it rides in every retry, so it travels as compact arrays) ---------------------
+
+
+def encode_history(history: Iterable[Attempt]) -> list[list[Any]]:
+    """Attempts as ``[number, started_at, seconds, host, exception_class, exception_message]``."""
+    return [
+        [a.number, round(a.started_at, 3), round(a.seconds, 3), a.host, a.exception_class, a.exception_message]
+        for a in history
+    ]
+
+
+def decode_history(data: Iterable[Sequence[Any]] | None) -> tuple[Attempt, ...]:
+    """Reads :func:`encode_history`'s arrays; fields added at their end later are ignored."""
+    return tuple(
+        Attempt(number=int(n), started_at=float(at), seconds=float(s), host=str(host), exception_class=str(cls),
+                exception_message=str(text))
+        for n, at, s, host, cls, text, *_ in data or ()
+    )
+
+
 # -- dead-letter records (they ride in the delivery state while the store is down) ----------------
 
 _RECORD_TIMES = ("first_failed_at", "last_failed_at")
+_RECORD_CODED = {"message", "history", *_RECORD_TIMES}
 
 
 def encode_dead_letter(record: DeadLetterRecord) -> dict[str, Any]:
-    data = {f.name: getattr(record, f.name) for f in fields(record)}
+    data = {f.name: getattr(record, f.name) for f in fields(record) if f.name not in _RECORD_CODED}
     data["message"] = encode_envelope(record.message) | {"attempt": record.message.attempt}
     data.update({name: getattr(record, name).isoformat() for name in _RECORD_TIMES})
+    if record.history:
+        data["history"] = encode_history(record.history)
     return data
 
 
 def decode_dead_letter(data: Mapping[str, Any]) -> DeadLetterRecord:
-    known = {f.name for f in fields(DeadLetterRecord)} - {"message", *_RECORD_TIMES}
+    """Reads any version; a record written before attempt histories has an empty one."""
+    known = {f.name for f in fields(DeadLetterRecord)} - _RECORD_CODED
     envelope = data["message"]
     return DeadLetterRecord(
         **{name: value for name, value in data.items() if name in known},
         message=decode_envelope(envelope, attempt=int(envelope.get("attempt", 1))),
         **{name: datetime.fromisoformat(data[name]) for name in _RECORD_TIMES},
+        history=decode_history(data.get("history")),
     )
 
 
@@ -218,6 +250,8 @@ class Delivery:
     trace: str | None = None
     """The W3C traceparent of the span that dispatched the task (the bridge's, or a requeue's): the
     parent of every handler run's span, across retries (:mod:`kafkabridge.observability.tracing`)."""
+    history: tuple[Attempt, ...] = _field((), _Codec(encode_history, decode_history))
+    """The failed attempts so far, oldest first and bounded; the dead letter records them."""
 
     def __post_init__(self) -> None:
         if (self.step is Step.STORE) != (self.dead_letter is not None):
@@ -231,12 +265,14 @@ class Delivery:
     def tracked(self) -> bool:
         return self.group is not None and self.token is not None
 
-    def failed(self, at: datetime) -> Delivery:
-        """This delivery after the handler failed at ``at``: the first failure time is kept."""
-        return replace(self, first_failed_at=self.first_failed_at or at)
+    def failed(self, at: datetime, attempt: Attempt | None = None) -> Delivery:
+        """This delivery after the handler failed at ``at``: the first failure time is kept, ``attempt``
+        joins the history."""
+        history = self.history if attempt is None else with_attempt(self.history, attempt)
+        return replace(self, first_failed_at=self.first_failed_at or at, history=history)
 
     def storing(self, record: DeadLetterRecord) -> Delivery:
-        return replace(self, step=Step.STORE, dead_letter=record)
+        return replace(self, step=Step.STORE, dead_letter=record, history=())  # the record carries the history now
 
     def resolving(self) -> Delivery:
         return replace(self, step=Step.RESOLVE)

@@ -1,8 +1,10 @@
 """The dead-letter path: what is recorded about a message that will not be retried, and where it goes.
 
 A dead letter keeps the raw record (key, value, headers, source topic/partition/offset) and the
-facts at the point of failure, bounded so that one huge traceback cannot fill the store. Its JSON
-form (a record rides in the task's delivery state while the store is down) is in :mod:`kafkabridge.wire`.
+facts at the point of failure, bounded so that one huge traceback cannot fill the store. Its attempt
+history (one :class:`Attempt` per failed handler run) is bounded too: it rides in every countdown retry.
+Its JSON form (a record rides in the task's delivery state while the store is down) is in
+:mod:`kafkabridge.wire`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,56 @@ from __future__ import annotations
 import traceback as _traceback
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable
 
 from ..message import Message, MessageId
 
 MAX_EXCEPTION_MESSAGE_CHARS = 2_000
 MAX_TRACEBACK_CHARS = 20_000
 TRUNCATED_MARK = "…[truncated]…"
+HISTORY_HEAD = 5
+"""Failed attempts kept from the start of a message's history (how it began to fail)..."""
+HISTORY_TAIL = 20
+"""...and from its end (how it failed last); those between are dropped, their numbers show the gap."""
+MAX_ATTEMPT_MESSAGE_CHARS = 500
+"""An attempt's exception message is cut to this: the history travels in every retry's kwargs."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    """One handler run that raised: when, how long, where, and what it raised."""
+
+    number: int
+    """The message's attempt number (1 for the first run)."""
+    started_at: float
+    """Unix time (seconds) the run began."""
+    seconds: float
+    """How long the run took until it raised."""
+    host: str
+    """The worker that ran it (Celery's node name, e.g. ``celery@host``)."""
+    exception_class: str
+    exception_message: str
+
+    @classmethod
+    def of(cls, error: BaseException, *, number: int, started_at: float, seconds: float, host: str) -> Attempt:
+        return cls(
+            number=number, started_at=started_at, seconds=seconds, host=host,
+            exception_class=exception_class_of(error),
+            exception_message=truncate(str(error), MAX_ATTEMPT_MESSAGE_CHARS),
+        )
+
+
+def with_attempt(history: Iterable[Attempt], attempt: Attempt) -> tuple[Attempt, ...]:
+    """``history`` (oldest first) with ``attempt`` added, bounded to its first and last attempts."""
+    attempts = (*history, attempt)
+    if len(attempts) <= HISTORY_HEAD + HISTORY_TAIL:
+        return attempts
+    return attempts[:HISTORY_HEAD] + attempts[-HISTORY_TAIL:]
+
+
+def exception_class_of(error: BaseException) -> str:
+    """``module.QualifiedName`` of the error's class, as dead letters and attempts record it."""
+    return f"{type(error).__module__}.{type(error).__qualname__}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +78,9 @@ class DeadLetterRecord:
     attempts: int
     first_failed_at: datetime
     last_failed_at: datetime
+    history: tuple[Attempt, ...] = ()
+    """The failed attempts, oldest first (bounded: :func:`with_attempt`); empty for records written
+    before attempts were kept, and for messages dead-lettered without a run (unreadable, crashes)."""
 
     @property
     def message_id(self) -> MessageId:
@@ -47,12 +96,13 @@ class DeadLetterRecord:
         error: BaseException | None,
         first_failed_at: datetime,
         last_failed_at: datetime,
+        history: tuple[Attempt, ...] = (),
     ) -> DeadLetterRecord:
         """Record ``error`` (None when nothing was raised, e.g. an unreadable record) as it is now."""
         if error is None:
             exception_class, exception_message, trace = "", reason, ""
         else:
-            exception_class = f"{type(error).__module__}.{type(error).__qualname__}"
+            exception_class = exception_class_of(error)
             exception_message = str(error)
             trace = "".join(_traceback.format_exception(error))
         return cls(
@@ -65,6 +115,7 @@ class DeadLetterRecord:
             attempts=message.attempt,
             first_failed_at=first_failed_at,
             last_failed_at=last_failed_at,
+            history=history,
         )
 
 

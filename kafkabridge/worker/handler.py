@@ -10,6 +10,7 @@ step it is on, when it first failed, whether it is a requeue) is a :class:`~kafk
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from celery import Task, shared_task
 from .. import runtime
 from ..backoff import store_outage_delay
 from ..checks import countdown_room
-from ..dead_letter.record import DeadLetterRecord
+from ..dead_letter.record import Attempt, DeadLetterRecord
 from ..errors import ConfigurationError, SchemaError
 from ..message import Message
 from ..observability import tracing
@@ -111,16 +112,20 @@ class HandlerTask(Task):
     def _run(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         hooks = runtime.current().hooks
         hooks.emit("on_handler_started", message, self.name)
-        started = time.monotonic()
+        started_at, started = time.time(), time.monotonic()
         try:
             check_message(runtime.current().settings.schemas, message)  # its topic's JSON Schema, if it has one
             self.kafka_function(message)
-        except SchemaError as error:  # dead-lettered at once, the reason "schema: <path>: <problem>"
-            self._dead_letter(self._record(message, error.reason, error, delivery, datetime.now(timezone.utc)), delivery, tracking)
-            return
         except Exception as error:
+            failed_at = datetime.now(timezone.utc)
+            attempt = Attempt.of(error, number=message.attempt, started_at=started_at, seconds=time.monotonic() - started,
+                                 host=self.request.hostname or socket.gethostname())
+            delivery = delivery.failed(failed_at, attempt)
+            if isinstance(error, SchemaError):  # dead-lettered at once, the reason "schema: <path>: <problem>"
+                self._dead_letter(self._record(message, error.reason, error, delivery, failed_at), delivery, tracking)
+                return
             tracing.run_failed(error)
-            self._after_failure(message, error, delivery, tracking)
+            self._after_failure(message, error, delivery, tracking, failed_at)
             return
         hooks.emit("on_handler_succeeded", message, self.name, time.monotonic() - started)
         tracking.finished()
@@ -135,9 +140,8 @@ class HandlerTask(Task):
         reason = "its outcome is final already" if begin.verdict == "done" else "the bridge dispatched it again"
         logger.info("%s not run again: %s (a duplicate delivery)", message.id, reason)
 
-    def _after_failure(self, message: Message, error: Exception, delivery: Delivery, tracking: Tracking) -> None:
-        failed_at = datetime.now(timezone.utc)
-        delivery = delivery.failed(failed_at)
+    def _after_failure(self, message: Message, error: Exception, delivery: Delivery, tracking: Tracking, failed_at: datetime) -> None:
+        """Retry or dead-letter a failed run; ``delivery`` has the run in its history already."""
         decision = self.kafka_retry_policy.decide(error, message.attempt)
         if isinstance(decision, RetryLater):
             if not tracking.waiting(message.attempt, decision.countdown):
@@ -162,7 +166,7 @@ class HandlerTask(Task):
     ) -> DeadLetterRecord:
         return DeadLetterRecord.from_error(
             message, handler=self.name, reason=reason, error=error,
-            first_failed_at=delivery.first_failed_at or failed_at, last_failed_at=failed_at,
+            first_failed_at=delivery.first_failed_at or failed_at, last_failed_at=failed_at, history=delivery.history,
         )
 
     def _dead_letter(self, record: DeadLetterRecord, delivery: Delivery, tracking: Tracking) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
 from dashboard.celery import app
 from kafkabridge.contrib.django.models import FailedMessage
+from kafkabridge.wire import decode_history
 from tests import support
 from tests.app import recorder
 
@@ -52,6 +54,10 @@ def handled(ns: str, message_id: str) -> int:
     return int(recorder.client().hget(recorder.key("handled", ns), message_id) or 0)
 
 
+def attempt_log(ns: str, message_id: str) -> list[dict[str, Any]]:
+    return [json.loads(entry) for entry in recorder.client().lrange(recorder.key(f"attempts:{message_id}", ns), 0, -1)]
+
+
 def attempts(ns: str, message_id: str) -> int:
     return recorder.client().llen(recorder.key(f"attempts:{message_id}", ns))
 
@@ -82,6 +88,23 @@ def test_an_old_retry_keeps_its_first_failure_time_in_the_dead_letter(
     )
     assert row.first_failed_at == first_failed_at and row.last_failed_at > first_failed_at + timedelta(minutes=59)
     assert row.attempts == 3 and attempts(ns, f"{ns}.always_fails/0@0") == 3
+
+
+def test_an_old_retry_without_a_history_is_dead_lettered_with_the_attempts_this_version_ran(
+    ns: str, worker: support.ServiceProcess, database: None
+) -> None:
+    first_failed_at = datetime.now(timezone.utc) - timedelta(hours=1)
+    message_id = f"{ns}.always_fails/0@1"
+    before = time.time()
+    send_old_task(ns, "always_fails", old_envelope(f"{ns}.always_fails", 1), {"kb_first_failed_at": first_failed_at.isoformat()})
+
+    recorded = support.wait_until(lambda: recorder.client().get(recorder.key(f"history:{message_id}", ns)), timeout=60,
+                                  what="the dead letter's history")
+    history = decode_history(json.loads(recorded))  # what travelled in the retries' kwargs, as the record got it
+    assert [attempt.number for attempt in history] == [1, 2, 3] == [a["attempt"] for a in attempt_log(ns, message_id)]
+    assert all(a.exception_class == "builtins.RuntimeError" and "always fails" in a.exception_message for a in history)
+    assert all(a.host.startswith(f"{ns}@") and 0 <= a.seconds < 5 for a in history)  # the worker's node name
+    assert before - 1 < history[0].started_at < history[1].started_at < history[2].started_at < time.time() + 1
 
 
 def test_an_old_requeue_is_handled_and_resolves_its_dead_letter(

@@ -1,11 +1,13 @@
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from kafkabridge import DeadLetterRecord, Message, MessageId
+from kafkabridge.dead_letter.record import HISTORY_HEAD, HISTORY_TAIL, MAX_ATTEMPT_MESSAGE_CHARS, Attempt, with_attempt
 from kafkabridge.wire import (
     DELIVERY_KWARG,
     FIRST_DELIVERY,
@@ -48,6 +50,11 @@ V1_RECORD = {
 def through_json(data: Any) -> Any:
     """What Celery's JSON serializer does to task arguments."""
     return json.loads(json.dumps(data, allow_nan=False))
+
+
+def attempt(number: int, text: str = "boom") -> Attempt:
+    return Attempt(number=number, started_at=1767323045.678 + number, seconds=0.25, host="celery@worker-1",
+                   exception_class="builtins.RuntimeError", exception_message=text)
 
 
 def record_of(message: Message) -> DeadLetterRecord:
@@ -174,6 +181,59 @@ def test_a_dead_letter_record_written_by_the_previous_version_is_read() -> None:
     assert record.message.value == b'{"a": 1}' and record.message.attempt == record.attempts == 3
     assert (record.first_failed_at, record.last_failed_at) == (WHEN, LATER)
     assert encode_dead_letter(record) == V1_RECORD  # and is written back the same way
+
+
+# -- attempt history --------------------------------------------------------------------------------
+
+
+def test_each_failure_adds_its_attempt_to_the_history_oldest_first() -> None:
+    delivery = Delivery().failed(WHEN, attempt(1)).failed(LATER, attempt(2))
+    assert [a.number for a in delivery.history] == [1, 2] and delivery.first_failed_at == WHEN
+
+
+def test_the_history_travels_as_compact_arrays_and_survives_json() -> None:
+    delivery = Delivery(first_failed_at=WHEN, history=(attempt(1), attempt(2, "second")))
+    kwargs = through_json(delivery.to_kwargs())
+    assert kwargs["kb"]["history"][0] == [1, 1767323046.678, 0.25, "celery@worker-1", "builtins.RuntimeError", "boom"]
+    assert Delivery.from_kwargs(kwargs) == delivery
+
+
+def test_a_long_history_keeps_its_first_five_and_last_twenty_attempts() -> None:
+    history: tuple[Attempt, ...] = ()
+    for number in range(1, 101):
+        history = with_attempt(history, attempt(number))
+    assert (HISTORY_HEAD, HISTORY_TAIL) == (5, 20)
+    assert [a.number for a in history] == [1, 2, 3, 4, 5, *range(81, 101)]
+
+
+def test_an_attempt_records_the_error_class_and_a_cut_message() -> None:
+    made = Attempt.of(ValueError("x" * 5000), number=3, started_at=1.0, seconds=2.0, host="h")
+    assert made.exception_class == "builtins.ValueError" and made.number == 3
+    assert len(made.exception_message) == MAX_ATTEMPT_MESSAGE_CHARS and made.exception_message.startswith("xxx")
+
+
+def test_a_dead_letter_record_carries_its_history_through_json() -> None:
+    record = replace(record_of(ODD_MESSAGE), history=(attempt(1), attempt(2)))
+    assert decode_dead_letter(through_json(encode_dead_letter(record))) == record
+
+
+def test_a_pending_dead_letter_carries_the_history_once_in_its_record() -> None:
+    failed = Delivery().failed(WHEN, attempt(1))
+    pending = failed.storing(replace(record_of(ODD_MESSAGE), history=failed.history))
+    kwargs = through_json(pending.to_kwargs())
+    assert "history" not in kwargs["kb"] and len(kwargs["kb"]["dead_letter"]["history"]) == 1
+
+
+def test_states_and_records_without_a_history_read_as_an_empty_one() -> None:
+    assert Delivery.from_kwargs({"kb": {"v": 1, "first_failed_at": WHEN.isoformat()}}).history == ()
+    assert decode_dead_letter(V1_RECORD).history == ()
+
+
+def test_attempt_fields_added_by_a_newer_version_are_ignored() -> None:
+    newer = {"v": 1, "history": [[1, 1.5, 0.25, "h", "builtins.RuntimeError", "boom", {"pid": 7}]]}
+    assert Delivery.from_kwargs({"kb": newer}).history == (
+        Attempt(number=1, started_at=1.5, seconds=0.25, host="h", exception_class="builtins.RuntimeError", exception_message="boom"),
+    )
 
 
 # -- the kwargs of the previous version -------------------------------------------------------------

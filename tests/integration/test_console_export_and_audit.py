@@ -84,3 +84,24 @@ def test_the_change_list_reads_no_payloads_and_makes_no_query_per_row(ns: str, d
     listing = next(sql for sql in thirty if sql.startswith('SELECT "kafkabridge_failures_failedmessage"."id"') and "ORDER BY" in sql)
     for large in ('"value"', '"traceback"', '"history"', '"headers"'):
         assert large not in listing
+
+
+def test_an_unfiltered_large_table_is_counted_from_the_planner_estimate_and_a_filtered_one_exactly(
+    ns: str, database: None, monkeypatch: object
+) -> None:
+    from kafkabridge.contrib.django import paginator
+    from kafkabridge.contrib.django.models import FailedMessage
+
+    save_failure(f"{ns}.count", 0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE kafkabridge_failures_failedmessage")
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'kafkabridge_failures_failedmessage'::regclass")
+        estimate = cursor.fetchone()[0]
+    monkeypatch.setattr(paginator, "EXACT_BELOW", 0)  # type: ignore[attr-defined]
+
+    with CaptureQueriesContext(connection) as queries:
+        unfiltered = paginator.EstimatedCountPaginator(FailedMessage.objects.order_by("pk"), 100).count
+    filtered = paginator.EstimatedCountPaginator(FailedMessage.objects.filter(source_topic=f"{ns}.count").order_by("pk"), 100).count
+
+    assert unfiltered == estimate and not any("COUNT(" in query["sql"] for query in queries.captured_queries)
+    assert filtered == 1

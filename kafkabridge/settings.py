@@ -27,6 +27,9 @@ DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 """Seconds a stopping bridge keeps trying to publish what it already consumed before it closes."""
 DEFAULT_MAX_IN_FLIGHT = 1000
 """Messages per partition published and not yet final; at the bound the partition is held."""
+DEFAULT_LEASE_GRACE = 30.0
+"""Seconds added to every completion lease: how late a worker may be (a busy pool, a slow clock) before
+its message counts as lost and is dispatched again."""
 DEFAULT_METRICS_ADDRESS = "0.0.0.0"
 """Where ``/metrics`` listens when ``METRICS_PORT`` is set (every interface, as Prometheus exporters do)."""
 DEFAULT_STATUS_INTERVAL = 5.0
@@ -95,6 +98,10 @@ class BridgeSettings:
     """Redis of the completion ledger; None: the Celery broker's URL (which must then be Redis)."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """Per partition, messages published and not yet final (completion mode); bounds the bridge's memory."""
+    lease_grace: float = DEFAULT_LEASE_GRACE
+    """Seconds a worker's completion lease outlasts the run's time limit (or a retry's countdown plus the
+    time limit). Shorter: a dead or frozen worker's message is dispatched again sooner; too short: a
+    run slower than its lease (a stalled pool, a paused process) is dispatched again while it still runs."""
     rate_limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Topic → limit of each of its partitions at the bridge's intake, shared by every bridge:
     ``{"orders": {"RATE": 100, "BURST": 200, "MAX_RATE": 500, "LAG_THRESHOLD": 1000, "LAG_SCALE": 5000}}``
@@ -135,6 +142,8 @@ class BridgeSettings:
             AlertSettings.from_mapping(self.alerts, environ={})
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigurationError(f"METRICS_PORT must be a port number (1-65535) or None, got {self.metrics_port}")
+        if self.lease_grace < 0:
+            raise ConfigurationError(f"LEASE_GRACE must be zero or more seconds, got {self.lease_grace}")
         for name in ("poll_timeout", "commit_interval", "shutdown_timeout", "status_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name.upper()} must be a positive number of seconds")

@@ -5,7 +5,7 @@ a lease while it runs or waits for a retry; the bridge reads that back, commits 
 only below the first unfinished message, and dispatches again what nobody holds any more.
 """
 
-from .ledger import DEFAULT_RUN_SECONDS, LEASE_GRACE_SECONDS, Begin, CompletionLedger, PartitionProgress, ledger_for
+from .ledger import DEFAULT_RUN_SECONDS, Begin, CompletionLedger, PartitionProgress, ledger_for
 from .progress import Progress
 
-__all__ = ["Progress", "DEFAULT_RUN_SECONDS", "LEASE_GRACE_SECONDS", "Begin", "CompletionLedger", "PartitionProgress", "ledger_for"]
+__all__ = ["Progress", "DEFAULT_RUN_SECONDS", "Begin", "CompletionLedger", "PartitionProgress", "ledger_for"]

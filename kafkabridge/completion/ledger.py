@@ -8,7 +8,8 @@ key                         type    holds
 ==========================  ======  ============================================================
 ``prefix:{G|T|P}:floor``    STRING  the committed offset; every offset below it is final
 ``prefix:{G|T|P}:done``     ZSET    final offsets at or above the floor (member = score = offset)
-``prefix:{G|T|P}:owner``    HASH    offset → token of the dispatch that owns the message
+``prefix:{G|T|P}:claims``   ZSET    ``first:last:token`` per claimed range of offsets (score = first):
+                                    the dispatch that owns each message; ranges never overlap
 ``prefix:{G|T|P}:running``  HASH    offset → token of the run in progress
 ``prefix:{G|T|P}:crashes``  HASH    offset → runs that began and never ended (dead worker, hard time limit)
 ``prefix:{G|T|P}:attempts`` HASH    offset → handler attempts used (a re-dispatch goes on counting)
@@ -17,6 +18,10 @@ key                         type    holds
 
 Keys expire after ``idle_seconds`` without a write. Losing them all (a Redis restart without its
 data) loses no message: the bridge still holds every unfinished one and dispatches it again.
+
+What it costs: a batch the bridge dispatches is one range per partition (one script call per
+partition, whatever the batch size); a worker makes one script call before a run (``begin``), and
+writes final outcomes in batches (:class:`~kafkabridge.worker.outcomes.Outcomes`).
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
 from urllib.parse import urlparse
 
 from redis import Redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from ..errors import ConfigurationError
 from ..message import MessageId
@@ -41,8 +47,7 @@ PartitionKey = tuple[str, int]
 Verdict = Literal["run", "done", "superseded", "busy"]
 DEFAULT_RUN_SECONDS = 300.0
 """How long one run may take when neither the handler nor the Celery app sets a time limit."""
-LEASE_GRACE_SECONDS = 30.0
-"""Added to every lease: how late a worker may be (a busy pool, a slow clock) before its message counts as lost."""
+_KEYS = ("floor", "done", "claims", "running", "crashes", "attempts", "lease")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,47 +91,52 @@ class CompletionLedger:
 
     def keys(self, topic: str, partition: int) -> dict[str, str]:
         tag = f"{self._prefix}:{{{self._group}|{topic}|{partition}}}"
-        return {name: f"{tag}:{name}" for name in ("floor", "done", "owner", "running", "crashes", "attempts", "lease")}
+        return {name: f"{tag}:{name}" for name in _KEYS}
 
     # -- worker side ---------------------------------------------------------------------------
 
     def begin(self, message: MessageId, token: str, *, lease_seconds: float) -> Begin:
         """Claim a run of ``message`` for dispatch ``token``; a lease of ``lease_seconds`` keeps it alive."""
         k = self.keys(message.topic, message.partition)
-        keys = [k["floor"], k["done"], k["owner"], k["running"], k["crashes"], k["attempts"], k["lease"]]
+        keys = [k["floor"], k["done"], k["claims"], k["running"], k["crashes"], k["attempts"], k["lease"]]
         verdict, attempts, crashes, wait_ms = self._begin(keys, [message.offset, token, _ms(lease_seconds), self._idle_ms])
         return Begin(verdict=_text(verdict), attempts_used=int(attempts), crashes=int(crashes), wait=int(wait_ms) / 1000)  # type: ignore[arg-type]
 
     def retry_scheduled(self, message: MessageId, token: str, *, attempts: int, lease_seconds: float) -> bool:
-        """The run failed and a retry waits; False when another dispatch owns the message now."""
+        """The run failed and a retry waits; False when another dispatch owns the message now (the
+        attempt is recorded all the same)."""
         k = self.keys(message.topic, message.partition)
-        keys = [k["owner"], k["running"], k["attempts"], k["lease"]]
+        keys = [k["claims"], k["running"], k["attempts"], k["lease"]]
         return bool(self._retry(keys, [message.offset, token, attempts, _ms(lease_seconds), self._idle_ms]))
 
     def finish(self, messages: Iterable[MessageId]) -> None:
-        """These messages reached their final outcome; one script call per partition."""
+        """These messages reached their final outcome; one script call per partition, in one round trip."""
         by_partition: dict[PartitionKey, list[int]] = {}
         for message in messages:
             by_partition.setdefault((message.topic, message.partition), []).append(message.offset)
+        calls = []
         for (topic, partition), offsets in by_partition.items():
             k = self.keys(topic, partition)
-            keys = [k["floor"], k["done"], k["owner"], k["running"], k["crashes"], k["attempts"], k["lease"]]
-            self._finish(keys, [self._idle_ms, *offsets])
+            calls.append((self._finish, [k["floor"], k["done"], k["running"], k["crashes"], k["attempts"], k["lease"]], [self._idle_ms, *offsets]))
+        self._call_all(calls)
 
     # -- bridge side ---------------------------------------------------------------------------
 
-    def claim(self, dispatches: Mapping[PartitionKey, Iterable[int]], token: str) -> None:
+    def claim(self, dispatches: Mapping[PartitionKey, Iterable[int]], token: str, *, again: bool = False) -> None:
         """Make ``token`` the owner of these offsets before they are published: older copies stand down.
 
-        One script call per partition, all in one round trip; leases that ran out are dropped.
+        Each partition's offsets are claimed as contiguous ranges (a fresh batch: one range), one script
+        call per partition, all in one round trip. ``again``: the messages were dispatched before, and
+        leases that ran out are dropped (see ``claim.lua``).
         """
-        pipe = self._redis.pipeline(transaction=False)
+        calls = []
         for (topic, partition), offsets in dispatches.items():
-            if offsets:
+            ranges = contiguous_ranges(offsets)
+            if ranges:
                 k = self.keys(topic, partition)
-                keys = [k["owner"], k["running"], k["lease"], k["crashes"]]
-                self._claim(keys=keys, args=[self._idle_ms, token, *offsets], client=pipe)
-        pipe.execute()
+                args = [self._idle_ms, token, int(again), *(bound for pair in ranges for bound in pair)]
+                calls.append((self._claim, [k["claims"], k["running"], k["lease"], k["crashes"]], args))
+        self._call_all(calls)
 
     def progress(self, in_flight: Mapping[PartitionKey, list[int]]) -> dict[PartitionKey, PartitionProgress]:
         """Which in-flight offsets are final, and how long the others' leases run, in one round trip."""
@@ -156,11 +166,42 @@ class CompletionLedger:
 
     def advance(self, offsets: Mapping[PartitionKey, int]) -> None:
         """Kafka has these committed offsets (or the bridge was assigned the partitions at them)."""
-        pipe = self._redis.pipeline(transaction=False)
+        calls = []
         for (topic, partition), offset in offsets.items():
             k = self.keys(topic, partition)
-            self._advance(keys=[k["floor"], k["done"]], args=[offset, self._idle_ms], client=pipe)
-        pipe.execute()
+            calls.append((self._advance, [k["floor"], k["done"], k["claims"]], [offset, self._idle_ms]))
+        self._call_all(calls)
+
+    def _call_all(self, calls: list[tuple[Script, list[str], list[Any]]]) -> None:
+        """Script calls in one round trip, by EVALSHA. (A redis-py pipeline of ``Script`` objects asks
+        SCRIPT EXISTS first, a second round trip each time.) A script Redis forgot (a restart) is
+        loaded again and only the calls that failed for it are repeated."""
+        if len(calls) == 1:
+            script, keys, args = calls[0]
+            script(keys=keys, args=args)
+            return
+        if not calls:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        replies = pipe.execute(raise_on_error=False)
+        for (script, keys, args), reply in zip(calls, replies):
+            if isinstance(reply, NoScriptError):
+                script(keys=keys, args=args)  # EVALSHA again, EVAL on NOSCRIPT (redis-py loads it)
+            elif isinstance(reply, Exception):
+                raise reply
+
+
+def contiguous_ranges(offsets: Iterable[int]) -> list[tuple[int, int]]:
+    """``[(first, last), ...]`` covering exactly ``offsets``: a fresh batch of one partition is one range."""
+    ranges: list[tuple[int, int]] = []
+    for offset in sorted(set(offsets)):
+        if ranges and offset == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], offset)
+        else:
+            ranges.append((offset, offset))
+    return ranges
 
 
 def ledger_for(group: str, *, url: str | None, broker_url: str) -> CompletionLedger:

@@ -74,11 +74,21 @@ class CompletionTracking:
         return len(self._partitions.get(partition, ()))
 
     def claim(self, messages: Sequence[Message], token: str) -> None:
-        """Make ``token`` the owner of these messages before they are published (raises RedisError)."""
-        offsets: dict[PartitionKey, list[int]] = {}
+        """Make ``token`` the owner of these messages before they are published (raises RedisError).
+
+        A fresh batch is claimed as one range of offsets per partition; messages dispatched again (they
+        are in flight here already) are claimed on their own, so that their stale leases are dropped.
+        """
+        fresh: dict[PartitionKey, list[int]] = {}
+        again: dict[PartitionKey, list[int]] = {}
         for message in messages:
-            offsets.setdefault(partition_of(message), []).append(message.offset)
-        self.ledger.claim(offsets, token)
+            partition = partition_of(message)
+            held = message.offset in self._partitions.get(partition, ())
+            (again if held else fresh).setdefault(partition, []).append(message.offset)
+        if fresh:
+            self.ledger.claim(fresh, token)
+        if again:
+            self.ledger.claim(again, token, again=True)
 
     def dispatched(self, messages: Iterable[Message], now: float) -> None:
         """The broker confirmed these messages: in flight from now on."""

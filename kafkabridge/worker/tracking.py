@@ -13,9 +13,10 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from .. import runtime
-from ..completion import DEFAULT_RUN_SECONDS, LEASE_GRACE_SECONDS, Begin, CompletionLedger
+from ..completion import DEFAULT_RUN_SECONDS, Begin, CompletionLedger
 from ..message import MessageId
 from ..wire import Delivery
+from .outcomes import outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -25,17 +26,19 @@ UNTRACKED = Begin(verdict="run", attempts_used=0, crashes=0)
 class Tracking:
     """The ledger's side of one handler task run."""
 
-    def __init__(self, ledger: CompletionLedger | None, message_id: MessageId, delivery: Delivery, run_seconds: float) -> None:
+    def __init__(self, ledger: CompletionLedger | None, message_id: MessageId, delivery: Delivery, run_seconds: float, grace: float) -> None:
         self._ledger = ledger
         self._id = message_id
         self._token = delivery.token or ""
         self._run_seconds = run_seconds
+        self._grace = grace
 
     @classmethod
     def of(cls, task: Any, message_id: MessageId, delivery: Delivery) -> Tracking:
         run_seconds = float(task.time_limit or task.app.conf.task_time_limit or DEFAULT_RUN_SECONDS)
         ledger = runtime.completion_ledger(task.app, delivery.group) if delivery.tracked and delivery.group else None
-        return cls(ledger, message_id, delivery, run_seconds)
+        grace = runtime.current().settings.lease_grace if ledger is not None else 0.0
+        return cls(ledger, message_id, delivery, run_seconds, grace)
 
     @property
     def tracked(self) -> bool:
@@ -46,7 +49,7 @@ class Tracking:
         if self._ledger is None:
             return UNTRACKED
         try:
-            return self._ledger.begin(self._id, self._token, lease_seconds=self._run_seconds + LEASE_GRACE_SECONDS)
+            return self._ledger.begin(self._id, self._token, lease_seconds=self._run_seconds + self._grace)
         except RedisError as error:
             logger.warning("completion ledger unreachable (%r): running %s without its deduplication", error, self._id)
             return UNTRACKED
@@ -55,7 +58,7 @@ class Tracking:
         """A retry waits ``countdown`` seconds; False when a newer dispatch owns the message (stand down)."""
         if self._ledger is None:
             return True
-        lease = countdown + self._run_seconds + LEASE_GRACE_SECONDS
+        lease = countdown + self._run_seconds + self._grace
         try:
             return self._ledger.retry_scheduled(self._id, self._token, attempts=attempts, lease_seconds=lease)
         except RedisError as error:
@@ -63,10 +66,8 @@ class Tracking:
             return True
 
     def finished(self) -> None:
-        """The outcome is final: the bridge may commit past this message, and copies of it stand down."""
-        if self._ledger is None:
-            return
-        try:
-            self._ledger.finish([self._id])
-        except RedisError as error:
-            logger.warning("completion ledger unreachable (%r): %s is final but not recorded; it may run again", error, self._id)
+        """The outcome is final: the bridge may commit past this message, and copies of it stand down.
+
+        Recorded in a batch within :data:`~kafkabridge.worker.outcomes.FLUSH_INTERVAL`; the run does not wait."""
+        if self._ledger is not None:
+            outcomes().add(self._ledger, self._id)

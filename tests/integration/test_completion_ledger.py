@@ -94,7 +94,7 @@ def test_a_superseded_copy_that_fails_schedules_no_retry_and_lets_the_new_one_ru
     assert ledger.begin(at(5), "new", lease_seconds=30).verdict == "busy"
     assert not ledger.retry_scheduled(at(5), "old", attempts=1, lease_seconds=120)
     new = ledger.begin(at(5), "new", lease_seconds=30)
-    assert (new.verdict, new.attempts_used, new.crashes) == ("run", 0, 0)
+    assert (new.verdict, new.attempts_used, new.crashes) == ("run", 1, 0), "the old copy's attempt was spent: it counts"
 
 
 def test_an_expired_lease_reads_as_negative_time_left(ledger: CompletionLedger) -> None:
@@ -151,7 +151,7 @@ def test_claiming_drops_a_lease_that_ran_out_but_keeps_a_live_one(ledger: Comple
     ledger.begin(at(6), "alive", lease_seconds=30)
     wait_until(lambda: ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].leases[5] < 0, timeout=5,
                what="the lease of 5 to run out", interval=0.02)
-    ledger.claim({(TOPIC, 0): [5, 6]}, "new")
+    ledger.claim({(TOPIC, 0): [5, 6]}, "new", again=True)
     leases = ledger.progress({(TOPIC, 0): [5, 6]})[(TOPIC, 0)].leases
     assert 5 not in leases, "the new dispatch of 5 is judged on its own"
     assert leases[6] > 0
@@ -165,6 +165,51 @@ def test_a_waiting_retry_whose_lease_ran_out_is_no_crash(ledger: CompletionLedge
     ledger.retry_scheduled(at(5), "old", attempts=1, lease_seconds=0.05)  # its worker died while it waited
     wait_until(lambda: ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].leases[5] < 0, timeout=5,
                what="the lease to run out", interval=0.02)
-    ledger.claim({(TOPIC, 0): [5]}, "new")
+    ledger.claim({(TOPIC, 0): [5]}, "new", again=True)
     again = ledger.begin(at(5), "new", lease_seconds=30)
     assert (again.verdict, again.attempts_used, again.crashes) == ("run", 1, 0)
+
+
+def test_a_fresh_batch_is_claimed_as_one_range_per_partition(ledger: CompletionLedger, client: redis.Redis) -> None:
+    ledger.claim({(TOPIC, 0): range(100, 600), (TOPIC, 1): [7, 8, 10]}, "t1")
+    assert client.zrange(ledger.keys(TOPIC, 0)["claims"], 0, -1) == [b"100:599:t1"]
+    assert client.zrange(ledger.keys(TOPIC, 1)["claims"], 0, -1) == [b"7:8:t1", b"10:10:t1"]
+    assert ledger.begin(at(350), "t1", lease_seconds=30).verdict == "run"
+    assert ledger.begin(at(351), "other", lease_seconds=30).verdict == "superseded"
+    assert ledger.begin(at(600), "other", lease_seconds=30).verdict == "run", "past the range nobody has claimed it"
+
+
+def test_a_newer_claim_cuts_the_older_ranges_it_overlaps(ledger: CompletionLedger, client: redis.Redis) -> None:
+    ledger.claim({(TOPIC, 0): range(100, 200)}, "old")
+    ledger.claim({(TOPIC, 0): range(200, 300)}, "mid")
+    ledger.claim({(TOPIC, 0): [150, 151, 199, 200, 250]}, "new", again=True)  # re-dispatched here and there
+    claims = [m.decode() for m in client.zrange(ledger.keys(TOPIC, 0)["claims"], 0, -1)]
+    assert claims == ["100:149:old", "150:151:new", "152:198:old", "199:200:new", "201:249:mid", "250:250:new", "251:299:mid"]
+    owners = {o: [v for v in ("old", "mid", "new") if ledger.begin(at(o), v, lease_seconds=30).verdict == "run"]
+              for o in (100, 150, 152, 199, 200, 201, 250, 299)}
+    assert owners == {100: ["old"], 150: ["new"], 152: ["old"], 199: ["new"], 200: ["new"], 201: ["mid"], 250: ["new"], 299: ["mid"]}
+
+
+def test_claims_wholly_below_the_committed_floor_are_dropped(ledger: CompletionLedger, client: redis.Redis) -> None:
+    ledger.claim({(TOPIC, 0): range(0, 10)}, "a")
+    ledger.claim({(TOPIC, 0): range(10, 20)}, "b")
+    ledger.advance({(TOPIC, 0): 15})
+    assert client.zrange(ledger.keys(TOPIC, 0)["claims"], 0, -1) == [b"10:19:b"]
+
+
+def test_offsets_past_a_hundred_trillion_keep_their_digits(ledger: CompletionLedger, client: redis.Redis) -> None:
+    big = 123_456_789_012_345
+    ledger.claim({(TOPIC, 0): range(big - 1, big + 2)}, "a")
+    ledger.claim({(TOPIC, 0): [big]}, "b", again=True)
+    claims = [m.decode() for m in client.zrange(ledger.keys(TOPIC, 0)["claims"], 0, -1)]
+    assert claims == [f"{big - 1}:{big - 1}:a", f"{big}:{big}:b", f"{big + 1}:{big + 1}:a"]
+
+
+def test_a_superseded_copy_records_its_attempt_before_it_stands_down(ledger: CompletionLedger) -> None:
+    ledger.claim({(TOPIC, 0): [5]}, "old")
+    ledger.begin(at(5), "old", lease_seconds=30)
+    ledger.retry_scheduled(at(5), "old", attempts=1, lease_seconds=30)
+    assert ledger.begin(at(5), "old", lease_seconds=30).attempts_used == 1
+    ledger.claim({(TOPIC, 0): [5]}, "new", again=True)  # re-dispatched while the old copy's second run goes on
+    assert not ledger.retry_scheduled(at(5), "old", attempts=2, lease_seconds=30)
+    assert ledger.begin(at(5), "new", lease_seconds=30).attempts_used == 2

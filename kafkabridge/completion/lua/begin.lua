@@ -2,7 +2,7 @@
 --
 -- KEYS[1] floor     STRING  the partition's committed offset: everything below it is final
 -- KEYS[2] done      ZSET    offsets at or above the floor whose outcome is final (score = offset)
--- KEYS[3] owner     HASH    offset -> token of the dispatch that owns the message now
+-- KEYS[3] claims    ZSET    "first:last:token" per claimed range (score = first): who owns each offset
 -- KEYS[4] running   HASH    offset -> token of the run in progress (set here, cleared at its end)
 -- KEYS[5] crashes   HASH    offset -> runs that began and never ended (a dead worker, a hard time limit)
 -- KEYS[6] attempts  HASH    offset -> handler attempts already used (survives a re-dispatch)
@@ -22,9 +22,12 @@ local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(offset) < floor or redis.call('ZSCORE', KEYS[2], offset) then
   return {'done', 0, 0, 0}
 end
-local owner = redis.call('HGET', KEYS[3], offset)
-if owner and owner ~= ARGV[2] then
-  return {'superseded', 0, 0, 0}
+local claim = redis.call('ZREVRANGEBYSCORE', KEYS[3], offset, '-inf', 'LIMIT', 0, 1)[1]
+if claim then
+  local last, owner = string.match(claim, '^%d+:(%d+):(.*)$')
+  if tonumber(last) >= tonumber(offset) and owner ~= ARGV[2] then
+    return {'superseded', 0, 0, 0}
+  end
 end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -39,8 +42,7 @@ elseif running then
   -- an older dispatch's run began, never ended, and its lease ran out: it died (or was killed)
   crashes = redis.call('HINCRBY', KEYS[5], offset, 1)
 end
-redis.call('HSET', KEYS[3], offset, ARGV[2])
 redis.call('HSET', KEYS[4], offset, ARGV[2])
 redis.call('HSET', KEYS[7], offset, now_ms + tonumber(ARGV[3]))
-for i = 3, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+for i = 4, 7 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return {'run', tonumber(redis.call('HGET', KEYS[6], offset) or '0'), crashes, 0}

@@ -92,22 +92,30 @@ Callback = Callable[[Any], object]
 class SendResult:
     """The fate of one ``send``: a small future. Callbacks run once, on the producer's poll thread.
 
-    Kept light (it is made for every record): one lock shared by the producer's results, and an
-    event only when somebody waits in :meth:`result`.
+    Kept light (it is made for every record, and lives until its delivery report): it is itself
+    librdkafka's delivery callback (no closure per record), it shares one lock with the producer's
+    other results, it holds its first callback without a list, and makes an event only when somebody
+    waits in :meth:`result`.
     """
 
-    __slots__ = ("topic", "_span", "_schedule", "_lock", "_event", "_done", "_sent", "_error", "_waiting")
+    __slots__ = ("topic", "started", "_producer", "_span", "_event", "_done", "_sent", "_error", "_first", "_more")
 
-    def __init__(self, topic: str, schedule: Callable[[Callable[[], None]], None], lock: threading.Lock, span: Any = None) -> None:
+    def __init__(self, topic: str, producer: Producer, started: float, span: Any = None) -> None:
         self.topic = topic
+        self.started = started
+        self._producer = producer
         self._span = span
-        self._schedule = schedule
-        self._lock = lock
         self._event: threading.Event | None = None
         self._done = False
         self._sent: Sent | None = None
         self._error: BaseException | None = None
-        self._waiting: list[tuple[bool, Callback]] | None = None
+        self._first: tuple[bool, Callback] | None = None
+        self._more: list[tuple[bool, Callback]] | None = None
+
+    def __call__(self, error: KafkaError | None, message: Any) -> None:
+        """librdkafka's delivery report for this record, inside ``poll()`` on the poll thread: kept for the
+        batch that thread serves after ``poll()`` returns (one GIL hold for many reports, not one each)."""
+        self._producer._reports.append((self, error, message))
 
     def on_success(self, callback: Callable[[Sent], object]) -> SendResult:
         """Call ``callback(sent)`` once the record is in Kafka (at once, on the poll thread, if it is already)."""
@@ -123,7 +131,7 @@ class SendResult:
     def result(self, timeout: float | None = None) -> Sent:
         """Wait up to ``timeout`` seconds: the :class:`Sent` metadata, or raise the failure
         (:class:`~kafkabridge.errors.ProduceError`); :class:`TimeoutError` while still undecided."""
-        with self._lock:
+        with self._producer._results_lock:
             if not self._done and self._event is None:
                 self._event = threading.Event()
             event = self._event
@@ -145,29 +153,35 @@ class SendResult:
         return None
 
     def _add(self, on_success: bool, callback: Callback) -> SendResult:
-        with self._lock:
+        with self._producer._results_lock:
             if not self._done:
-                if self._waiting is None:
-                    self._waiting = []
-                self._waiting.append((on_success, callback))
+                if self._first is None:
+                    self._first = (on_success, callback)
+                elif self._more is None:
+                    self._more = [(on_success, callback)]
+                else:
+                    self._more.append((on_success, callback))
                 return self
         if on_success == (self._error is None):
-            self._schedule(lambda: self._run(callback))
+            self._producer._schedule(lambda: self._run(callback))
         return self
 
     def _complete(self, sent: Sent | None, error: BaseException | None) -> None:
         """Decide the result (once) and run the callbacks registered so far; called on the poll thread."""
-        with self._lock:
+        with self._producer._results_lock:
             if self._done:
                 return
             self._sent, self._error = sent, error
             self._done = True
-            waiting, self._waiting = self._waiting or (), None
+            first, more, self._first, self._more = self._first, self._more, None, None
             event = self._event
         if event is not None:
             event.set()
-        tracing.end_send(self._span, sent and sent.partition, sent and sent.offset, error)
-        for on_success, callback in waiting:
+        if self._span is not None:
+            tracing.end_send(self._span, sent and sent.partition, sent and sent.offset, error)
+        if first is not None and first[0] == (error is None):
+            self._run(first[1])
+        for on_success, callback in more or ():
             if on_success == (error is None):
                 self._run(callback)
 
@@ -208,6 +222,8 @@ class Producer:
         self._room = threading.Event()
         self._room_wanted = False
         self._pending: list[Callable[[], None]] = []
+        self._reports: list[tuple[SendResult, KafkaError | None, Any]] = []
+        """Delivery reports served by the last ``poll()``, only ever touched by the poll thread."""
         self._pending_lock = threading.Lock()
         self._results_lock = threading.Lock()
         self._sent_total = self._decided_total = 0
@@ -238,25 +254,29 @@ class Producer:
             raise ProduceError(topic, "the producer is closed")
         if self._generation != _fork_generation:
             raise ProduceError(topic, "this producer was made in another process (before a fork): make one in each process, at first use")
-        payload = serialize_value(value)
-        raw_key = serialize_key(key)
-        schema = self._schema(topic)
+        payload = value if type(value) is bytes else serialize_value(value)
+        raw_key = key if key is None or type(key) is bytes else serialize_key(key)
+        schema = self._schemas.get(topic, _UNKNOWN)
+        if schema is _UNKNOWN:
+            schema = self._schema(topic)
         if schema is not None:
             schema.check_value(payload)
-        span, raw_headers = tracing.start_send(topic, serialize_headers(headers))  # W3C trace context into the headers
-        result = SendResult(topic, self._schedule, self._results_lock, span)
+        raw_headers = None if headers is None else serialize_headers(headers)
+        span = None
+        if tracing.enabled():  # W3C trace context into the headers
+            span, raw_headers = tracing.start_send(topic, raw_headers)
         started = time.monotonic()
+        result = SendResult(topic, self, started, span)
         with self._results_lock:
             self._sent_total += 1
-        deadline = started + self._queue_full_timeout
+        deadline = 0.0
         while True:
             try:
-                self._kafka.produce(
-                    topic, payload, raw_key, ANY_PARTITION if partition is None else partition, headers=raw_headers,
-                    on_delivery=lambda err, msg: self._delivered(result, started, err, msg),
-                )
+                self._kafka.produce(topic, payload, raw_key, ANY_PARTITION if partition is None else partition,
+                                    headers=raw_headers, on_delivery=result)
                 return result
             except BufferError:
+                deadline = deadline or started + self._queue_full_timeout
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -269,7 +289,7 @@ class Producer:
                 self._schedule(lambda: self._fail(result, ProduceError(topic, problem, kafka_error=kafka_error)))
                 return result
             except BaseException:  # a programming error (TypeError, ...): nothing is queued
-                self._decided()
+                self._decided(1)
                 raise
         problem = f"the local queue stayed full for {self._queue_full_timeout:g}s (queue.buffering.max.messages/kbytes)"
         self._schedule(lambda: self._fail(result, ProduceError(topic, problem)))
@@ -329,7 +349,9 @@ class Producer:
                     self._kafka.poll(POLL_INTERVAL)
             except Exception:
                 logger.exception("polling the Kafka producer failed; polling on")
+            self._serve_reports()
             self._run_scheduled()
+        self._serve_reports()
         self._run_scheduled()
 
     def _schedule(self, work: Callable[[], None]) -> None:
@@ -351,40 +373,51 @@ class Producer:
             self._schemas[topic] = schema_for(self.settings.schemas, topic)
         return self._schemas[topic]
 
-    def _delivered(self, result: SendResult, started: float, error: KafkaError | None, message: Any) -> None:
-        """librdkafka's delivery report (on the poll thread); never raises into ``poll()``."""
+    def _serve_reports(self) -> None:
+        """Decide the results of the delivery reports ``poll()`` collected and run their callbacks (poll thread)."""
+        reports, self._reports = self._reports, []
+        if not reports:
+            return
         if self._room_wanted:
             self._room_wanted = False
             self._room.set()
-        try:
-            if error is not None:
-                self._fail(result, ProduceError(result.topic, error.str(), kafka_error=error))
-                return
-            latency = message.latency()
-            latency = time.monotonic() - started if latency is None else latency
-            _, stamp = message.timestamp()
-            sent = Sent(message.topic(), message.partition(), message.offset(), stamp if stamp > 0 else None, latency)
-            self._hooks.emit("on_produced", sent.topic, sent.partition, latency)
-            self._finish(result, sent, None)
-        except Exception:
-            logger.exception("handling a delivery report for %r failed", result.topic)
+        hooks = self._hooks.hooks
+        for result, error, message in reports:
+            try:
+                if error is not None:
+                    self._failed(result, ProduceError(result.topic, error.str(), kafka_error=error))
+                    continue
+                latency = message.latency()
+                latency = time.monotonic() - result.started if latency is None else latency
+                stamp = message.timestamp()[1]
+                sent = Sent(result.topic, message.partition(), message.offset(), stamp if stamp > 0 else None, latency)
+                if hooks:
+                    self._hooks.emit("on_produced", sent.topic, sent.partition, latency)
+                result._complete(sent, None)
+            except Exception:
+                logger.exception("handling a delivery report for %r failed", result.topic)
+        self._decided(len(reports))
 
     def _fail(self, result: SendResult, error: ProduceError) -> None:
+        self._failed(result, error)
+        self._decided(1)
+
+    def _failed(self, result: SendResult, error: ProduceError) -> None:
         logger.warning("%s", error)
         self._hooks.emit("on_produce_failed", result.topic, error)
-        self._finish(result, None, error)
+        result._complete(None, error)
 
-    def _finish(self, result: SendResult, sent: Sent | None, error: BaseException | None) -> None:
-        result._complete(sent, error)
-        self._decided()
-
-    def _decided(self) -> None:
-        """One more record has its outcome; wake a flush waiting for the last one."""
+    def _decided(self, count: int) -> None:
+        """``count`` more records have their outcome; wake a flush waiting for the last one."""
         with self._results_lock:
-            self._decided_total += 1
+            self._decided_total += count
         if self._flushers and not len(self):
             with self._idle:
                 self._idle.notify_all()
+
+
+_UNKNOWN = object()
+"""A topic whose schema this producer has not looked up yet."""
 
 
 def serialize_value(value: Value) -> bytes | None:

@@ -76,7 +76,7 @@ def hourly_failures(now: datetime | None = None, *, topics: Sequence[str] = (), 
         rows(topics).filter(last_failed_at__gte=starts[0])
         .annotate(hour=TruncHour("last_failed_at"))
         .values_list("source_topic", "hour")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by()
     )
     by_topic: dict[str, dict[datetime, int]] = {}
@@ -92,7 +92,7 @@ def hourly_failures(now: datetime | None = None, *, topics: Sequence[str] = (), 
 
 def status_totals(topics: Sequence[str] = ()) -> dict[str, int]:
     """Rows per status, every status present (0 when none)."""
-    found = dict(rows(topics).values_list("status").annotate(n=Count("pk")).order_by())
+    found = dict(rows(topics).values_list("status").annotate(n=Count("*")).order_by())
     return {status: found.get(status, 0) for status in FailedMessage.Status.values}
 
 
@@ -107,7 +107,7 @@ def top_groups(topics: Sequence[str] = (), limit: int = TOP_GROUPS) -> list[Grou
     keys = ["fingerprint"] if has_fingerprints() else ["handler", "exception_class"]
     groups = list(
         failed.values(*keys)
-        .annotate(count=Count("pk"), first_seen=Min("first_failed_at"), last_seen=Max("last_failed_at"), sample=Max("pk"))
+        .annotate(count=Count("*"), first_seen=Min("first_failed_at"), last_seen=Max("last_failed_at"), sample=Max("pk"))
         .order_by("-count", "-last_seen")[:limit]
     )
     samples = {

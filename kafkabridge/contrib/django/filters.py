@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR
+from django.db import connections
 from django.db.models import QuerySet
 from django.http import HttpRequest, QueryDict
 
@@ -52,3 +53,36 @@ class FailureGroupFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[FailedMessage]) -> QuerySet[FailedMessage]:
         return queryset.filter(fingerprint=self.value()) if self.value() else queryset
+
+
+class IndexedValuesFilter(admin.AllValuesFieldListFilter):
+    """The distinct values of an indexed column, read by skipping through its index on PostgreSQL.
+
+    ``SELECT DISTINCT topic`` reads every row (a second or more with 100,000 failures); a recursive
+    "loose index scan" reads one index entry per distinct value, which for topics, handlers and
+    exception classes is a few dozen. Other databases get the plain DISTINCT.
+    """
+
+    MAX_VALUES = 500
+    """Values listed at most (the filter's sidebar is no place for more; search finds the rest)."""
+
+    def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
+        super().__init__(field, request, params, model, model_admin, field_path)
+        if connections[model._default_manager.db].vendor == "postgresql" and field_path == field.name:
+            self.lookup_choices = _loose_index_scan(model._meta.db_table, field.column, model._default_manager.db, self.MAX_VALUES)
+
+
+def _loose_index_scan(table: str, column: str, alias: str, limit: int) -> list[str]:
+    quote = connections[alias].ops.quote_name
+    table, column = quote(table), quote(column)
+    sql = (
+        f"WITH RECURSIVE found(value) AS ("
+        f" (SELECT {column} FROM {table} ORDER BY {column} LIMIT 1)"
+        f" UNION ALL"
+        f" SELECT (SELECT {column} FROM {table} WHERE {column} > found.value ORDER BY {column} LIMIT 1)"
+        f" FROM found WHERE found.value IS NOT NULL"
+        f") SELECT value FROM found WHERE value IS NOT NULL LIMIT %s"
+    )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]

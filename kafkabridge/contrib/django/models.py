@@ -68,9 +68,13 @@ class FailedMessage(models.Model):
                 name="one_failed_message_per_record",
             )
         ]
-        indexes = [  # the change list's default filter and order, and the groups page's GROUP BY
+        indexes = [
+            # the change list's usual filters (a status, a topic and a status) in its order
             models.Index(fields=["status", "-last_failed_at"], name="kbf_status_last_failed"),
-            models.Index(fields=["status", "fingerprint"], name="kbf_status_fingerprint"),
+            models.Index(fields=["source_topic", "status", "-last_failed_at"], name="kbf_topic_status_last_failed"),
+            # the groups page's GROUP BY, answered from the index alone on PostgreSQL (INCLUDE is ignored elsewhere)
+            models.Index(fields=["status", "fingerprint"], include=["first_failed_at", "last_failed_at", "id"],
+                         name="kbf_status_fingerprint_cover"),
         ]
         permissions = [
             ("requeue_failedmessage", "Can requeue and resolve failed messages"),

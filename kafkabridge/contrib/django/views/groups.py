@@ -29,7 +29,8 @@ def groups(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
         rows = rows.filter(source_topic=topic)
     found = list(
         rows.values("fingerprint")
-        .annotate(count=Count("pk"), first_seen=Min("first_failed_at"), last_seen=Max("last_failed_at"), sample=Max("pk"))
+        # COUNT(*), not COUNT(id): the index (status, fingerprint, last/first failed, id) then answers it alone
+        .annotate(count=Count("*"), first_seen=Min("first_failed_at"), last_seen=Max("last_failed_at"), sample=Max("pk"))
         .order_by("-count", "-last_seen")[:MAX_GROUPS]
     )
     samples = FailedMessage.objects.only("handler", "exception_class", "exception_message", "reason").in_bulk(

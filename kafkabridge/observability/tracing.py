@@ -102,8 +102,47 @@ class _HeaderGetter:
 
 
 def _context_of_headers(headers: Sequence[tuple[str, bytes | None]]) -> Any:
+    """The context the record's headers carry. The common case, a lone ``traceparent`` (what our producer
+    writes), is parsed here: the global propagator's generic path was a third of a dispatch span's cost."""
     api = _api()
+    traceparent_value = None
+    for name, value in headers:
+        if name == "traceparent":
+            if traceparent_value is not None:
+                break  # repeated: let the propagator decide
+            traceparent_value = value
+        elif name in _OTHER_CONTEXT_HEADERS:
+            break
+    else:
+        if traceparent_value is None:
+            return None  # no context: the span is a root
+        parsed = _parse_traceparent(traceparent_value)
+        if parsed is not None:
+            return parsed
     return api.propagate.extract(headers, getter=_HeaderGetter())
+
+
+_OTHER_CONTEXT_HEADERS = frozenset(("tracestate", "baggage"))
+"""Headers the fast path leaves to the configured propagator."""
+
+
+def _parse_traceparent(value: bytes | None) -> Any:
+    """A W3C ``00-<trace id>-<span id>-<flags>`` as a remote parent context; None when it is not one."""
+    if value is None or len(value) != 55:
+        return None
+    try:
+        text = value.decode("ascii")
+        version, trace_id, span_id, flags = text.split("-")
+        if version != "00":
+            return None
+        api = _api()
+        context = api.trace.SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
+                                        trace_flags=api.trace.TraceFlags(int(flags, 16)))
+    except ValueError:
+        return None
+    if not context.is_valid:
+        return None
+    return api.trace.set_span_in_context(api.trace.NonRecordingSpan(context))
 
 
 def _context_of(message: Message, delivery: Delivery | None) -> Any:
@@ -181,9 +220,13 @@ def dispatching(messages: Sequence[Message]) -> Iterator[Iterable[str | None]]:
         return
     api = _api()
     tracer = _tracer()
+    kind = api.trace.SpanKind.CONSUMER
     spans = [
-        tracer.start_span(f"dispatch {message.topic}", context=_context_of_headers(message.headers),
-                          kind=api.trace.SpanKind.CONSUMER, attributes=_attributes(message))
+        tracer.start_span(f"dispatch {message.topic}", context=_context_of_headers(message.headers) if message.headers else None,
+                          kind=kind, attributes={
+                              "messaging.system": "kafka", "messaging.destination.name": message.topic,
+                              "messaging.destination.partition.id": str(message.partition), "messaging.kafka.offset": message.offset,
+                          })
         for message in messages
     ]
     try:

@@ -95,3 +95,23 @@ def test_the_trace_field_travels_in_the_delivery_state_and_older_tasks_have_none
     assert Delivery.from_kwargs(delivery.to_kwargs()) == delivery
     assert Delivery.from_kwargs({"kb": {"v": 1, "group": "g", "token": "t"}}).trace is None
     assert Delivery().to_kwargs() == {}
+
+
+def test_a_dispatch_span_continues_the_trace_of_its_record_parsed_fast_or_by_the_propagator() -> None:
+    run(WITH_SDK, f"""
+        from kafkabridge.message import Message
+        from kafkabridge.observability import tracing
+        lone = Message("t", 0, 1, None, b"v", headers=[("traceparent", b"{TRACEPARENT}")])
+        with_state = Message("t", 0, 2, None, b"v", headers=[("traceparent", b"{TRACEPARENT}"), ("tracestate", b"k=v")])
+        broken = Message("t", 0, 3, None, b"v", headers=[("traceparent", b"00-nothex-b7ad6b7169203331-01")])
+        unsampled = Message("t", 0, 4, None, b"v", headers=[("traceparent", b"{TRACEPARENT[:-2]}00")])
+        with tracing.dispatching([lone, with_state, broken, unsampled]) as traces:
+            parents = list(traces)
+        spans = {{s.attributes["messaging.kafka.offset"]: s for s in exporter.get_finished_spans()}}
+        trace_id = int("{TRACEPARENT.split('-')[1]}", 16)
+        assert spans[1].context.trace_id == trace_id and spans[1].parent.span_id == int("{TRACEPARENT.split('-')[2]}", 16)
+        assert spans[2].context.trace_id == trace_id and spans[2].context.trace_state.get("k") == "v"
+        assert spans[3].context.trace_id != trace_id and spans[3].parent is None, "a malformed traceparent starts a new trace"
+        assert 4 not in spans and parents[3] is None, "a parent sampled out: no span, and no traceparent for the task"
+        assert parents[0] == "00-{TRACEPARENT.split('-')[1]}-" + format(spans[1].context.span_id, "016x") + "-01"
+    """)

@@ -25,6 +25,7 @@ from kafkabridge import runtime
 from kafkabridge.contrib.django.models import FailedMessage
 from kafkabridge.dead_letter.fingerprint import fingerprint
 from tests import support
+from tests.app import recorder
 from tests.integration.admin_support import admin_client
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -130,38 +131,37 @@ def test_top_groups_count_unresolved_failures_by_fingerprint_with_links_to_exact
 def test_a_live_bridge_shows_with_its_partitions_lag_and_the_partition_it_holds(
     ns: str, viewer: Client, kafka_admin: AdminClient, bridges: list, logs: Path
 ) -> None:
-    # Given a bridge allowed 2 messages in flight per partition, and no worker (yet) to finish them
-    topic = f"{ns}.record"
+    # Given a bridge allowed 2 messages in flight per partition, whose handler holds every message until released
+    topic = f"{ns}.held"
     support.create_topics(kafka_admin, [topic], partitions=2)
     support.produce(topic, [(b"k", b"{}", None)] * 6, partition=0)
     env = support.process_env(ns, extra={"KBTEST_MAX_IN_FLIGHT": "2", "KAFKABRIDGE_STATUS_INTERVAL": "1"})
     bridge = support.start_bridge(ns, [topic], logs, env=env)
     bridges.append(bridge)
-
-    # When an operator opens the overview (once the bridge measured the held partition's lag)
-    def shown() -> str | None:
-        body = page(viewer)
-        lags = [cells[3] for cells in table_rows(body, "kb-partitions") if cells[:3] == [ns, topic, "0"]] if "kb-partitions" in body else []
-        return body if lags and lags[0].isdigit() else None
-
-    body = support.wait_until(shown, timeout=60, what="the bridge holding partition 0, with its lag, on the overview")
-
-    # Then the bridge is listed with its host and pid, partition 0 is held by the in-flight bound with its lag,
-    # and partition 1 is assigned and fetching
-    listed = [cells for cells in table_rows(body, "kb-bridges") if cells[0] == ns]
-    assert len(listed) == 1 and listed[0][2] == str(bridge.process.pid) and listed[0][6] == "2"
-    held = re.search(r'<ul id="kb-held">(.*?)</ul>', body, re.S)[1]
-    assert f"{topic}[0] on" in held and f"{topic}[1]" not in held
-    partitions = {cells[2]: cells for cells in table_rows(body, "kb-partitions") if cells[:2] == [ns, topic]}
-    assert set(partitions) == {"0", "1"}
-    assert partitions["0"][5] != "—" and partitions["1"][5] == "—"
-    assert int(partitions["0"][3]) >= 1  # messages not yet taken past the bound
-
-    drain = support.start_worker(ns, logs)  # so that the bridge's clean stop need not wait out its shutdown timeout
+    worker = support.start_worker(ns, logs)  # starts while the bridge does
     try:
-        assert bridge.stop() == 0
+        # When an operator opens the overview (once the bridge measured the held partition's lag)
+        def shown() -> str | None:
+            body = page(viewer)
+            lags = [cells[3] for cells in table_rows(body, "kb-partitions") if cells[:3] == [ns, topic, "0"]] if "kb-partitions" in body else []
+            return body if lags and lags[0].isdigit() else None
+
+        body = support.wait_until(shown, timeout=60, what="the bridge holding partition 0, with its lag, on the overview")
+
+        # Then the bridge is listed with its host and pid, partition 0 is held by the in-flight bound with its lag,
+        # and partition 1 is assigned and fetching
+        listed = [cells for cells in table_rows(body, "kb-bridges") if cells[0] == ns]
+        assert len(listed) == 1 and listed[0][2] == str(bridge.process.pid) and listed[0][6] == "2"
+        held = re.search(r'<ul id="kb-held">(.*?)</ul>', body, re.S)[1]
+        assert f"{topic}[0] on" in held and f"{topic}[1]" not in held
+        partitions = {cells[2]: cells for cells in table_rows(body, "kb-partitions") if cells[:2] == [ns, topic]}
+        assert set(partitions) == {"0", "1"}
+        assert partitions["0"][5] != "—" and partitions["1"][5] == "—"
+        assert int(partitions["0"][3]) >= 1  # messages not yet taken past the bound
     finally:
-        drain.stop()
+        recorder.client().set(recorder.key("released", ns), 1)  # the handler lets go: the bridge's clean stop is quick
+        bridge.stop()
+        worker.stop()
 
 
 @pytest.fixture

@@ -92,3 +92,20 @@ def test_ticks_step_by_1_2_or_5_and_reach_past_the_highest_value(highest: float,
 
     assert ticks == pytest.approx(expected)
     assert ticks[-1] >= highest and len(ticks) <= 6
+
+
+def test_a_legend_of_many_series_wraps_into_rows_and_the_chart_grows_to_hold_them() -> None:
+    one_row = chart(*(Series(f"t{i}", [1] * 24) for i in range(3)))
+    three_rows = chart(*(Series(f"t{i}", [1] * 24) for i in range(8)))
+
+    assert int(three_rows.get("height")) == int(one_row.get("height")) + 2 * 16
+    rects = three_rows.findall(f"{SVG}g[@class='kb-legend']/{SVG}g/{SVG}rect")
+    assert len({r.get("y") for r in rects}) == 3 and len({r.get("x") for r in rects}) == 3
+
+
+def test_a_long_series_name_is_cut_in_the_legend_and_whole_in_its_tooltip() -> None:
+    name = "a.very.long.topic.name.that.goes.on.and.on"
+    entry = chart(Series(name, [1] * 24)).find(f"{SVG}g[@class='kb-legend']/{SVG}g")
+
+    assert entry.find(f"{SVG}title").text == name
+    assert entry.find(f"{SVG}text").text == name[:29] + "…"

@@ -8,11 +8,16 @@ referenced by ``aria-labelledby``), labels both axes, and gives each point a ``<
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from itertools import count
 from typing import Sequence
 
+LEGEND_COLUMNS = 3
+LEGEND_ROW = 16
+"""Pixels per legend row; the chart grows by a row for every ``LEGEND_COLUMNS`` series past the first row."""
+LEGEND_CHARS = 30
+"""Longer series names are cut in the legend (the whole name stays in the entry's tooltip)."""
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 """Okabe–Ito colours: told apart with the common colour-vision deficiencies; cycled when there are more series."""
 
@@ -68,6 +73,8 @@ def line_chart(
     for line in series:
         if len(line.values) != len(labels):
             raise ValueError(f"series {line.name!r} has {len(line.values)} values for {len(labels)} labels")
+    extra_rows = max(0, (len(series) - 1) // LEGEND_COLUMNS)
+    frame = replace(frame, height=frame.height + extra_rows * LEGEND_ROW, bottom=frame.bottom + extra_rows * LEGEND_ROW)
     values = [v for line in series for v in line.values]
     ticks = nice_ticks(max(values, default=0), whole=all(float(v).is_integer() for v in values))
     uid = f"kbchart{next(_ids)}"
@@ -128,13 +135,14 @@ def _line(frame: Frame, top: float, labels: Sequence[str], line: Series, colour:
 
 
 def _legend(frame: Frame, series: Sequence[Series]) -> list[str]:
-    y = frame.height - 10
+    top = frame.top + frame.plot_height + 48
+    column = frame.plot_width / LEGEND_COLUMNS
     parts = ['<g class="kb-legend" font-family="sans-serif" font-size="11" fill="#222">']
-    x = float(frame.left)
     for index, line in enumerate(series):
-        colour = PALETTE[index % len(PALETTE)]
-        parts.append(f'<rect x="{x:.1f}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14:.1f}" y="{y}">{escape(line.name)}</text>')
-        x += 24 + 6.5 * len(line.name)
+        x, y = frame.left + column * (index % LEGEND_COLUMNS), top + LEGEND_ROW * (index // LEGEND_COLUMNS)
+        name = line.name if len(line.name) <= LEGEND_CHARS else line.name[:LEGEND_CHARS - 1] + "…"
+        parts.append(f'<g><title>{escape(line.name)}</title>'
+                     f'<rect x="{x:.1f}" y="{y}" width="10" height="10" fill="{PALETTE[index % len(PALETTE)]}"/>'
+                     f'<text x="{x + 14:.1f}" y="{y + 9}">{escape(name)}</text></g>')
     parts.append("</g>")
     return parts

@@ -1,0 +1,146 @@
+"""Fixtures of the browser tests: Playwright drives Debian's Chromium against the console as deployed.
+
+Playwright never downloads a browser here: ``scripts/setup`` installs ``/usr/bin/chromium`` and every launch
+names it. Django refuses ORM calls while an event loop runs in the thread, and Playwright's sync API runs one,
+hence DJANGO_ALLOW_ASYNC_UNSAFE (only this process's test code queries; the server is another process).
+
+Screenshots go to ``KB_SCREENSHOTS_DIR`` (``KB_SCREENSHOTS_DIR=docs/screenshots scripts/test tests/browser``
+refreshes the README's), else to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+from uuid import uuid4
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from playwright.sync_api import Browser, Page
+
+from tests import support
+from tests.browser import console as console_rig
+from tests.browser.console import Console
+from tests.browser.roles import Operator, make_operator
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup installs it (apt-get install -y chromium)")
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM)}
+
+
+@pytest.fixture(scope="session")
+def console(services: None, django_db_setup: None, django_db_blocker: object, kafka_admin: AdminClient,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """The console of this run: its own namespace (topics, queue, Redis keys), failures made by the real pipeline."""
+    ns = f"shop{uuid4().hex[:6]}"
+    try:
+        with django_db_blocker.unblock():  # type: ignore[attr-defined]
+            running = console_rig.start(ns, tmp_path_factory.mktemp("console"), kafka_admin)
+        yield running
+        running.stop()
+    finally:
+        with django_db_blocker.unblock():  # type: ignore[attr-defined]
+            _forget(ns, kafka_admin)
+
+
+def _forget(ns: str, kafka_admin: AdminClient) -> None:
+    """The run's rows, users, topics and Redis keys go; the test database and services are shared."""
+    from django.contrib.auth.models import User
+
+    from kafkabridge.contrib.django.models import FailedMessage
+    from tests.app import recorder
+
+    rows = FailedMessage.objects.filter(source_topic__startswith=f"{ns}.")
+    rows.exclude(corrected_from=None).delete()
+    rows.delete()
+    User.objects.filter(username__startswith=f"{ns}-").delete()
+    client = recorder.client()
+    keys = list(client.scan_iter(f"{ns}:*"))
+    if keys:
+        client.delete(*keys)
+    kafka_admin.delete_topics([f"{ns}.{name}" for name in console_rig.SHOP])
+
+
+@pytest.fixture(scope="session")
+def base_url(console: Console) -> str:
+    """pytest-playwright's pages resolve relative URLs against the console."""
+    return console.url
+
+
+@pytest.fixture(scope="session")
+def operators(console: Console, django_db_blocker: object) -> dict[str, Operator]:
+    """One user per role, created in the database the server uses."""
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        return {role: make_operator(f"{console.ns}-{role}", role) for role in ("viewer", "operator", "editor")}
+
+
+@pytest.fixture(scope="session")
+def signed_in(browser: Browser, console: Console, operators: dict[str, Operator],
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each role logged in once through the login form; tests open contexts with its session cookie."""
+    states: dict[str, Path] = {}
+    directory = tmp_path_factory.mktemp("sessions")
+    for role, operator in operators.items():
+        context = browser.new_context(base_url=console.url)
+        page = context.new_page()
+        page.goto("/admin/login/")
+        page.get_by_label("Username").fill(operator.username)
+        page.get_by_label("Password").fill(operator.password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/admin/")
+        states[role] = directory / f"{role}.json"
+        context.storage_state(path=states[role])
+        context.close()
+    return states
+
+
+def _page_for(role: str, browser: Browser, console: Console, signed_in: dict[str, Path]) -> Iterator[Page]:
+    context = browser.new_context(base_url=console.url, storage_state=signed_in[role], viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def operator_page(browser: Browser, console: Console, signed_in: dict[str, Path]) -> Iterator[Page]:
+    """A page of a user who may requeue, resolve and discard (not edit)."""
+    yield from _page_for("operator", browser, console, signed_in)
+
+
+@pytest.fixture
+def editor_page(browser: Browser, console: Console, signed_in: dict[str, Path]) -> Iterator[Page]:
+    """A page of a user who may also edit and replay."""
+    yield from _page_for("editor", browser, console, signed_in)
+
+
+@pytest.fixture
+def viewer_page(browser: Browser, console: Console, signed_in: dict[str, Path]) -> Iterator[Page]:
+    """A page of a view-only user."""
+    yield from _page_for("viewer", browser, console, signed_in)
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured = os.environ.get("KB_SCREENSHOTS_DIR")
+    directory = (support.ROOT / configured) if configured else tmp_path_factory.mktemp("screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """On failure, show the tail of the server's, the worker's and the bridge's logs."""
+    report = yield
+    running = getattr(item, "funcargs", {}).get("console")
+    if report.failed and call.when == "call" and isinstance(running, Console):
+        for name, tail in running.tails().items():
+            report.sections.append((f"log {name}", tail))
+    return report

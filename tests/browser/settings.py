@@ -1,0 +1,6 @@
+"""Settings of the browser tests' server, worker and bridge: the suite's settings plus the shop's handlers."""
+
+from tests.settings import *  # noqa: F403
+from tests.settings import INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.browser.app"]

@@ -21,7 +21,7 @@ data) loses no message: the bridge still holds every unfinished one and dispatch
 
 What it costs: a batch the bridge dispatches is one range per partition (one script call per
 partition, whatever the batch size); a worker makes one script call before a run (``begin``), and
-writes final outcomes in batches (:class:`~kafkabridge.worker.outcomes.Outcomes`).
+hands final outcomes to :class:`~kafkabridge.worker.outcomes.Outcomes`, which writes them with its next ``begin`` (or in a batch).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ Verdict = Literal["run", "done", "superseded", "busy"]
 DEFAULT_RUN_SECONDS = 300.0
 """How long one run may take when neither the handler nor the Celery app sets a time limit."""
 _KEYS = ("floor", "done", "claims", "running", "crashes", "attempts", "lease")
+_Call = tuple[Script, list[str], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +96,14 @@ class CompletionLedger:
 
     # -- worker side ---------------------------------------------------------------------------
 
-    def begin(self, message: MessageId, token: str, *, lease_seconds: float) -> Begin:
-        """Claim a run of ``message`` for dispatch ``token``; a lease of ``lease_seconds`` keeps it alive."""
+    def begin(self, message: MessageId, token: str, *, lease_seconds: float, finished: Iterable[MessageId] = ()) -> Begin:
+        """Claim a run of ``message`` for dispatch ``token``; a lease of ``lease_seconds`` keeps it alive.
+
+        ``finished``: outcomes to record first, in the same round trip (see :meth:`finish`)."""
         k = self.keys(message.topic, message.partition)
         keys = [k["floor"], k["done"], k["claims"], k["running"], k["crashes"], k["attempts"], k["lease"]]
-        verdict, attempts, crashes, wait_ms = self._begin(keys, [message.offset, token, _ms(lease_seconds), self._idle_ms])
+        call = (self._begin, keys, [message.offset, token, _ms(lease_seconds), self._idle_ms])
+        verdict, attempts, crashes, wait_ms = self._call_all([*self._finish_calls(finished), call])[-1]
         return Begin(verdict=_text(verdict), attempts_used=int(attempts), crashes=int(crashes), wait=int(wait_ms) / 1000)  # type: ignore[arg-type]
 
     def retry_scheduled(self, message: MessageId, token: str, *, attempts: int, lease_seconds: float) -> bool:
@@ -111,6 +115,9 @@ class CompletionLedger:
 
     def finish(self, messages: Iterable[MessageId]) -> None:
         """These messages reached their final outcome; one script call per partition, in one round trip."""
+        self._call_all(self._finish_calls(messages))
+
+    def _finish_calls(self, messages: Iterable[MessageId]) -> list[_Call]:
         by_partition: dict[PartitionKey, list[int]] = {}
         for message in messages:
             by_partition.setdefault((message.topic, message.partition), []).append(message.offset)
@@ -118,7 +125,7 @@ class CompletionLedger:
         for (topic, partition), offsets in by_partition.items():
             k = self.keys(topic, partition)
             calls.append((self._finish, [k["floor"], k["done"], k["running"], k["crashes"], k["attempts"], k["lease"]], [self._idle_ms, *offsets]))
-        self._call_all(calls)
+        return calls
 
     # -- bridge side ---------------------------------------------------------------------------
 
@@ -172,25 +179,22 @@ class CompletionLedger:
             calls.append((self._advance, [k["floor"], k["done"], k["claims"]], [offset, self._idle_ms]))
         self._call_all(calls)
 
-    def _call_all(self, calls: list[tuple[Script, list[str], list[Any]]]) -> None:
-        """Script calls in one round trip, by EVALSHA. (A redis-py pipeline of ``Script`` objects asks
-        SCRIPT EXISTS first, a second round trip each time.) A script Redis forgot (a restart) is
-        loaded again and only the calls that failed for it are repeated."""
-        if len(calls) == 1:
-            script, keys, args = calls[0]
-            script(keys=keys, args=args)
-            return
-        if not calls:
-            return
+    def _call_all(self, calls: list[_Call]) -> list[Any]:
+        """Script calls in one round trip, by EVALSHA; their replies. (A redis-py pipeline of ``Script``
+        objects asks SCRIPT EXISTS first, a second round trip each time.) A script Redis forgot (a
+        restart) is loaded again and only the calls that failed for it are repeated."""
+        if len(calls) <= 1:
+            return [script(keys=keys, args=args) for script, keys, args in calls]
         pipe = self._redis.pipeline(transaction=False)
         for script, keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
         replies = pipe.execute(raise_on_error=False)
-        for (script, keys, args), reply in zip(calls, replies):
+        for index, ((script, keys, args), reply) in enumerate(zip(calls, replies)):
             if isinstance(reply, NoScriptError):
-                script(keys=keys, args=args)  # EVALSHA again, EVAL on NOSCRIPT (redis-py loads it)
+                replies[index] = script(keys=keys, args=args)  # EVALSHA again, EVAL on NOSCRIPT (redis-py loads it)
             elif isinstance(reply, Exception):
                 raise reply
+        return replies
 
 
 def contiguous_ranges(offsets: Iterable[int]) -> list[tuple[int, int]]:

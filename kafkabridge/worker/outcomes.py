@@ -1,12 +1,14 @@
-"""Final outcomes, written to the completion ledger in batches from one background thread per process.
+"""Final outcomes, written to the completion ledger with the next run's ``begin``, or in batches.
 
-A handler run waits for one ledger round trip (``begin``); its final outcome is handed to this writer
-and reaches Redis within ``FLUSH_INTERVAL``, together with every other outcome of the process in that
-window (one script call per partition). The bridge reads outcomes once per commit interval, so the
-delay costs nothing there. What it does cost: an outcome still in the buffer when its process is
-killed (kill -9, OOM) is not recorded, and that message runs once more after its lease runs out, as
-if the run had died; a process that stops normally writes its buffer first (Celery's
-``worker_process_shutdown`` and ``worker_shutdown``, and ``atexit``).
+A handler run waits for one ledger round trip (``begin``); its final outcome goes into this buffer.
+The process's next ``begin`` takes what is buffered along, in the same round trip (so a run that
+kills its process cannot lose the outcome of the run before it); a background thread writes what
+is left within ``FLUSH_INTERVAL`` when no run follows. The bridge reads outcomes once per commit
+interval, so the delay costs nothing there. What it does cost: an outcome still in the buffer when
+its process is killed from outside (kill -9, OOM) in those milliseconds is not recorded, and that
+message runs once more after its lease runs out, as if the run had died; a process that stops
+normally writes its buffer first (Celery's ``worker_process_shutdown`` and ``worker_shutdown``, and
+``atexit``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ class Outcomes:
                 self._thread.start()
             self._wake.notify()
 
+    def take(self, ledger: CompletionLedger) -> list[MessageId]:
+        """The buffered outcomes of ``ledger``, removed from the buffer (the caller writes them, or
+        gives them back with :meth:`give_back`)."""
+        with self._lock:
+            messages = self._pending.pop(ledger, [])
+            self._count -= len(messages)
+        return messages
+
+    def give_back(self, ledger: CompletionLedger, messages: list[MessageId]) -> None:
+        """Outcomes :meth:`take` returned that could not be written: the thread tries again."""
+        if messages:
+            with self._lock:
+                self._pending[ledger][:0] = messages
+                self._count += len(messages)
+                self._wake.notify()
+
     def flush(self) -> bool:
         """Write what is buffered now, in the caller's thread; False if Redis refused (kept for later)."""
         with self._lock:
@@ -67,9 +85,7 @@ class Outcomes:
             except RedisError as error:
                 failed = True
                 logger.warning("completion ledger unreachable (%r): %d final outcome(s) wait to be recorded", error, len(messages))
-                with self._lock:
-                    self._pending[ledger][:0] = messages
-                    self._count += len(messages)
+                self.give_back(ledger, messages)
         return not failed
 
     def _run(self) -> None:

@@ -48,9 +48,11 @@ class Tracking:
         """May this copy run the handler, with how many attempts and crashes behind it?"""
         if self._ledger is None:
             return UNTRACKED
+        finished = outcomes().take(self._ledger)  # the outcomes of this process's earlier runs ride along
         try:
-            return self._ledger.begin(self._id, self._token, lease_seconds=self._run_seconds + self._grace)
+            return self._ledger.begin(self._id, self._token, lease_seconds=self._run_seconds + self._grace, finished=finished)
         except RedisError as error:
+            outcomes().give_back(self._ledger, finished)
             logger.warning("completion ledger unreachable (%r): running %s without its deduplication", error, self._id)
             return UNTRACKED
 
@@ -68,6 +70,7 @@ class Tracking:
     def finished(self) -> None:
         """The outcome is final: the bridge may commit past this message, and copies of it stand down.
 
-        Recorded in a batch within :data:`~kafkabridge.worker.outcomes.FLUSH_INTERVAL`; the run does not wait."""
+        Written with this process's next ``begin``, or within :data:`~kafkabridge.worker.outcomes.FLUSH_INTERVAL`;
+        the run does not wait for it."""
         if self._ledger is not None:
             outcomes().add(self._ledger, self._id)

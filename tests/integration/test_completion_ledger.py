@@ -116,9 +116,11 @@ def test_scripts_still_run_after_redis_forgot_them(ledger: CompletionLedger, cli
     client.script_flush()
     assert ledger.begin(at(5), "t1", lease_seconds=30).verdict == "run"
     client.script_flush()
-    ledger.advance({(TOPIC, 0): 3})  # inside a pipeline too
-    ledger.finish([at(5)])
+    ledger.advance({(TOPIC, 0): 3})
+    client.script_flush()
+    ledger.finish([at(5), at(7, partition=1)])  # two partitions: a pipeline of EVALSHA, repeated as EVAL
     assert ledger.progress({(TOPIC, 0): [5]})[(TOPIC, 0)].done == {5}
+    assert ledger.progress({(TOPIC, 1): [7]})[(TOPIC, 1)].done == {7}
 
 
 def test_every_key_of_a_partition_is_in_one_cluster_slot(ledger: CompletionLedger) -> None:
@@ -213,3 +215,13 @@ def test_a_superseded_copy_records_its_attempt_before_it_stands_down(ledger: Com
     ledger.claim({(TOPIC, 0): [5]}, "new", again=True)  # re-dispatched while the old copy's second run goes on
     assert not ledger.retry_scheduled(at(5), "old", attempts=2, lease_seconds=30)
     assert ledger.begin(at(5), "new", lease_seconds=30).attempts_used == 2
+
+
+def test_a_begin_records_the_outcomes_it_carries_in_the_same_round_trip(ledger: CompletionLedger) -> None:
+    ledger.claim({(TOPIC, 0): [5, 6], (TOPIC, 1): [9]}, "t1")
+    ledger.begin(at(5), "t1", lease_seconds=30)
+    ledger.begin(at(9, partition=1), "t1", lease_seconds=30)
+    begin = ledger.begin(at(6), "t1", lease_seconds=30, finished=[at(5), at(9, partition=1)])
+    assert begin.verdict == "run"
+    assert ledger.progress({(TOPIC, 0): [5, 6]})[(TOPIC, 0)].done == {5}
+    assert ledger.progress({(TOPIC, 1): [9]})[(TOPIC, 1)].done == {9}

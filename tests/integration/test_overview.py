@@ -5,6 +5,7 @@ test to its own rows in the shared database."""
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
 from confluent_kafka.admin import AdminClient
 from django.contrib.auth.models import User
 from django.test import Client
@@ -162,6 +164,19 @@ def test_a_live_bridge_shows_with_its_partitions_lag_and_the_partition_it_holds(
         recorder.client().set(recorder.key("released", ns), 1)  # the handler lets go: the bridge's clean stop is quick
         bridge.stop()
         worker.stop()
+
+
+def test_handler_rates_published_in_the_last_minutes_are_shown_and_older_ones_not(ns: str, viewer: Client) -> None:
+    overrides = runtime.rate_limit_overrides()
+    fresh, stale = f"handler|{ns}.fresh", f"handler|{ns}.stale"
+    overrides.publish_effective({fresh: 12.5}, at=time.time(), by="test")
+    overrides.publish_effective({stale: 3.0}, at=time.time() - 3600, by="test")
+    try:
+        rates = {cells[0]: cells[1] for cells in table_rows(page(viewer, f"{ns}.none"), "kb-handler-rates")}
+    finally:
+        redis.Redis.from_url(support.BROKER_URL).hdel(overrides.effective_key, fresh, stale)
+
+    assert rates[f"{ns}.fresh"] == "12.5" and f"{ns}.stale" not in rates
 
 
 @pytest.fixture

@@ -17,6 +17,9 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
+RATES_FRESH_FOR = 300.0
+"""Seconds a handler's published effective rate is shown: an older one is of a handler no worker runs now."""
+
 
 @dataclass(frozen=True)
 class BridgeRow:
@@ -64,9 +67,9 @@ def read_bridges() -> Bridges:
         for bridge in bridges
         for partition in sorted(bridge.partitions, key=lambda p: (p.topic, p.partition))
     ]
-    rates = {name.split("|", 1)[1]: float(entry["rate"]) for name, entry in services.effective_rates().items()
-             if name.startswith("handler|")}
     now = time.time()
+    rates = {name.split("|", 1)[1]: float(entry["rate"]) for name, entry in services.effective_rates().items()
+             if name.startswith("handler|") and now - float(entry.get("at", 0)) <= RATES_FRESH_FOR}
     rows = [BridgeRow(bridge, datetime.fromtimestamp(bridge.started_at, tz=timezone.utc), max(0.0, now - bridge.last_heartbeat))
             for bridge in bridges]
     return Bridges(bridges=rows, partitions=partitions, handler_rates=dict(sorted(rates.items())))

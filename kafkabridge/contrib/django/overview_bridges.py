@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import redis
 
+from kafkabridge import runtime
 from kafkabridge.errors import ConfigurationError
 from kafkabridge.observability.bridges import BridgeStatus, PartitionStatus, live_bridges
 
@@ -56,7 +57,7 @@ class Bridges:
 def read_bridges() -> Bridges:
     """The bridges' board and the effective handler rates, or the reason Redis could not give them."""
     try:
-        bridges = live_bridges()
+        bridges = live_bridges(runtime.current().settings)
     except redis.RedisError as error:
         logger.warning("the overview could not read the live bridges from Redis", exc_info=True)
         return Bridges(error=f"Redis is unreachable, so live bridges, lag and held partitions cannot be shown ({error}).")

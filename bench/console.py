@@ -1,16 +1,17 @@
 """The operator console with 100,000 dead letters (issue 11, "at scale"): server time per page, not a timed test.
 
-    .venv/bin/python -m bench.console                  # 100,000 rows, 9 requests per page
-    .venv/bin/python -m bench.console --rows 20000 --requests 5 --explain
+    .venv/bin/python -m bench.console                       # 100,000 rows, 9 rounds of requests
+    .venv/bin/python -m bench.console --keep --explain      # and keep the database, print the slowest queries' plans
+    .venv/bin/python -m bench.console --reuse kb_bench_console_1234 --requests 5   # measure a kept database again
 
 Makes a PostgreSQL database of its own on the server of ``DATABASE_URL`` (``kb_bench_console_<pid>``),
-migrates it, seeds the rows with COPY (a realistic mix: 20 topics, about 200 failure groups, 60% failed,
-a third in the last 24 hours, 1 KiB values, tracebacks and attempt histories), ANALYZEs it, and drops it at
-the end (``--keep`` keeps it to look at). Then, in this process with Django's test Client and a logged-in
-superuser, it requests each page once to warm up and ``--requests`` times more, and prints per page the
-median server time, the query count of one request and its slowest query (``--explain``: that query's
-EXPLAIN ANALYZE). The admin index is the baseline: each page's median is also printed as a ratio to it, so
-a loaded machine shows as a slow baseline rather than as slow pages. Target (issue 11): every page < 300 ms.
+migrates it, seeds the rows with COPY (20 topics, 60 failure groups, 60% failed, a third in the last 24
+hours, 1 KiB values, tracebacks and attempt histories), VACUUM ANALYZEs it as autovacuum would, and drops it
+at the end. Then, in this process, with Django's test Client and a logged-in superuser, it requests each page
+once to warm up, then ``--requests`` rounds of every page in turn (the machine's load drifts: it weighs on all
+pages alike), and prints per page the median wall-clock server time, the ratio to the admin index (the
+baseline: a loaded machine shows as a slow baseline), this process's CPU time, the query count, their
+database time and the slowest one (``--explain``: its EXPLAIN ANALYZE). Target (issue 11): every page < 300 ms.
 """
 
 from __future__ import annotations
@@ -63,17 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=9, help="timed requests per page (after one to warm up)")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each page's slowest query")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure a database kept by --keep (no seeding; it is kept)")
     options = parser.parse_args(argv)
 
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kafkabridge")
-    name = f"kb_bench_console_{os.getpid()}"
+    name = options.reuse or f"kb_bench_console_{os.getpid()}"
     maintenance = make_conninfo(server, dbname="postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    if not options.reuse:
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     try:
         return run(server, name, options)
     finally:
-        if not options.keep:
+        if not (options.keep or options.reuse):
             from django.db import connections
 
             connections.close_all()
@@ -94,10 +97,11 @@ def run(server: str, name: str, options: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    seed(options.rows)
-    print(f"seeded {options.rows:,} rows into {name} in {time.perf_counter() - started:.1f} s (COPY, then VACUUM ANALYZE)")
-    pages = [measure(page_name, url, options.requests) for page_name, url in urls()]
+    if not options.reuse:
+        started = time.perf_counter()
+        seed(options.rows)
+        print(f"seeded {options.rows:,} rows into {name} in {time.perf_counter() - started:.1f} s (COPY, then VACUUM ANALYZE)")
+    pages = measure(urls(), options.requests)
     report(pages, explain=options.explain)
     return 0 if all(statistics.median(p.times_ms) < TARGET_MS for p in pages[1:]) else 1
 
@@ -183,7 +187,9 @@ def rows(count: int, rng: random.Random) -> Iterator[dict[str, Any]]:
         }
 
 
-def measure(name: str, url: str, requests: int) -> Page:
+def measure(urls: list[tuple[str, str]], requests: int) -> list[Page]:
+    """Each page once to warm up, then ``requests`` rounds of every page in turn (so that the machine's load,
+    which drifts, weighs on all pages alike), then one untimed request per page whose queries are captured."""
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
@@ -192,19 +198,24 @@ def measure(name: str, url: str, requests: int) -> Page:
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", "bench@example.com", "bench")
     client = Client()
     client.force_login(user)
-    response = client.get(url)  # warm-up
-    if response.status_code != 200:
-        raise SystemExit(f"{name}: {url} answered {response.status_code}")
-    times, cpu = [], []
+    for name, url in urls:
+        if (status := client.get(url).status_code) != 200:
+            raise SystemExit(f"{name}: {url} answered {status}")
+    times: dict[str, list[float]] = {url: [] for _, url in urls}
+    cpu: dict[str, list[float]] = {url: [] for _, url in urls}
     for _ in range(requests):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        client.get(url)
-        times.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - started_cpu) * 1000)
-    with CaptureQueriesContext(connection) as captured:  # one more request, untimed, to count and time its queries
-        client.get(url)
-    query_ms = [(float(q["time"]) * 1000, q["sql"]) for q in captured.captured_queries]
-    return Page(name, url, times, cpu, len(query_ms), sum(ms for ms, _ in query_ms), max(query_ms, default=(0.0, "")))
+        for _, url in urls:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            client.get(url)
+            times[url].append((time.perf_counter() - started) * 1000)
+            cpu[url].append((time.process_time() - started_cpu) * 1000)
+    pages = []
+    for name, url in urls:
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url)
+        query_ms = [(float(q["time"]) * 1000, q["sql"]) for q in captured.captured_queries]
+        pages.append(Page(name, url, times[url], cpu[url], len(query_ms), sum(ms for ms, _ in query_ms), max(query_ms, default=(0.0, ""))))
+    return pages
 
 
 def report(pages: list[Page], *, explain: bool) -> None:

@@ -155,10 +155,10 @@ def test_a_live_bridge_shows_with_its_partitions_lag_and_the_partition_it_holds(
         listed = [cells for cells in table_rows(body, "kb-bridges") if cells[0] == ns]
         assert len(listed) == 1 and listed[0][2] == str(bridge.process.pid) and listed[0][6] == "2"
         held = re.search(r'<ul id="kb-held">(.*?)</ul>', body, re.S)[1]
-        assert f"{topic}[0] on" in held and f"{topic}[1]" not in held
+        assert f"{topic}[0] on" in held and "in-flight bound" in held and f"{topic}[1]" not in held
         partitions = {cells[2]: cells for cells in table_rows(body, "kb-partitions") if cells[:2] == [ns, topic]}
         assert set(partitions) == {"0", "1"}
-        assert partitions["0"][5] != "—" and partitions["1"][5] == "—"
+        assert partitions["0"][5] == "in-flight bound" and partitions["1"][5] == "—"
         assert int(partitions["0"][3]) >= 1  # messages not yet taken past the bound
     finally:
         recorder.client().set(recorder.key("released", ns), 1)  # the handler lets go: the bridge's clean stop is quick

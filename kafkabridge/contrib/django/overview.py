@@ -32,6 +32,7 @@ def urls(model_admin: ModelAdmin) -> list[URLPattern]:
 
 
 def overview_view(request: HttpRequest, *, model_admin: ModelAdmin) -> HttpResponse:
+    """The page; ``?topic=`` (repeatable) narrows its database figures, never the bridges (they are live state)."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     now = timezone.localtime()  # hours cut in the site's time zone, as TruncHour cuts them

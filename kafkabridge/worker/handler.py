@@ -14,9 +14,11 @@ import socket
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, NoReturn
 
 from celery import Task, shared_task
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from .. import runtime
 from ..backoff import store_outage_delay
@@ -103,7 +105,7 @@ class HandlerTask(Task):
         tracking.waiting(message.attempt - 1, countdown)  # alive, and no attempt spent
         logger.debug("%s waits %.2fs for a token of %s's rate limit", message.id, countdown, self.name)
         runtime.current().hooks.emit("on_rate_limited", message, self.name, countdown)
-        raise self.retry(countdown=countdown, kwargs=delivery.waited().to_kwargs())
+        self._retry_later(countdown, delivery.waited())
 
     def _handle(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:
         with tracing.handling(message, self.name, delivery):  # a span of this run, in the message's trace
@@ -136,7 +138,7 @@ class HandlerTask(Task):
         """This copy does not run: the outcome is final, a newer dispatch owns it, or an older run may still be going."""
         if begin.verdict == "busy":
             logger.info("%s: a run of an earlier dispatch may still be going; asking again in %.1fs", message.id, begin.wait)
-            raise self.retry(countdown=min(begin.wait, countdown_room(self.app, self.time_limit)), kwargs=delivery.waited().to_kwargs())
+            self._retry_later(min(begin.wait, countdown_room(self.app, self.time_limit)), delivery.waited())
         reason = "its outcome is final already" if begin.verdict == "done" else "the bridge dispatched it again"
         logger.info("%s not run again: %s (a duplicate delivery)", message.id, reason)
 
@@ -144,16 +146,17 @@ class HandlerTask(Task):
         """Retry or dead-letter a failed run; ``delivery`` has the run in its history already."""
         decision = self.kafka_retry_policy.decide(error, message.attempt)
         if isinstance(decision, RetryLater):
-            if not tracking.waiting(message.attempt, decision.countdown):
-                logger.info("%s failed (%r) but a newer dispatch owns it now; this copy stands down", message.id, error)
-                return
+            with keeping_the_message(message.id):
+                if not tracking.waiting(message.attempt, decision.countdown):
+                    logger.info("%s failed (%r) but a newer dispatch owns it now; this copy stands down", message.id, error)
+                    return
             logger.warning(
                 "handler %s failed on %s (attempt %d of %d): %r; retrying in %.2fs",
                 self.name, message.id, message.attempt, self.kafka_retry_policy.max_attempts, error, decision.countdown,
             )
             runtime.current().hooks.emit("on_retry_scheduled", message, self.name, error, decision.countdown)
             tracing.retry_scheduled(decision.countdown)
-            raise self.retry(countdown=decision.countdown, exc=error, kwargs=delivery.to_kwargs())
+            self._retry_later(decision.countdown, delivery, error)
         assert isinstance(decision, DeadLetterNow)
         self._dead_letter(self._record(message, decision.reason, error, delivery, failed_at), delivery, tracking)
 
@@ -203,7 +206,31 @@ class HandlerTask(Task):
             "%s (%r); the message stays queued and this is retried in %.1fs (try %d)",
             what, error, countdown, pending.store_attempts,
         )
-        raise self.retry(countdown=countdown, kwargs=pending.to_kwargs())
+        self._retry_later(countdown, pending)
+
+    def _retry_later(self, countdown: float, delivery: Delivery, error: Exception | None = None) -> NoReturn:
+        """A Celery countdown retry carrying ``delivery``; if it cannot be published the message stays queued."""
+        with keeping_the_message(self.request.id):
+            raise self.retry(countdown=countdown, exc=error, kwargs=delivery.to_kwargs())
+
+
+@contextmanager
+def keeping_the_message(what: object) -> Iterator[None]:
+    """The way to a retry must not lose the message. Celery acknowledges a task that raised, and turns a
+    retry it could not publish into a rejection without requeue; a stalled Redis (the broker, or the
+    ledger) can also let the soft time limit strike inside this path. Either way the task is rejected
+    with requeue instead: the broker delivers it again (the same attempt), or, with the worker gone,
+    ``reject_on_worker_lost`` does."""
+    try:
+        yield
+    except SoftTimeLimitExceeded as error:
+        logger.error("%s: the soft time limit struck while its retry was being scheduled; the message is queued again", what)
+        raise Reject(error, requeue=True) from error
+    except Reject as rejected:
+        if rejected.requeue:
+            raise
+        logger.error("%s: its retry could not be published (%r); the message is queued again", what, rejected.reason)
+        raise Reject(rejected.reason, requeue=True) from rejected
 
 
 def kafka_handler(

@@ -5,11 +5,13 @@ its value). A hash of the id, or its index, decides its fate, so a run of N mess
 
 - ``fault`` topic: 40% of the messages fail (``ConnectionError``), a third of those once, a third
   twice (both then handled), a third on every attempt (dead-lettered after ``POLICY.max_attempts``);
-  every 200th (index 100, 300, ...) works ``LONG_WORK`` seconds, so that a kill can land mid-task on it.
+  every 100th (index 50, 150, ...) works ``LONG_WORK`` seconds, so that a kill can land mid-task on it.
 - ``slow`` topic: of every 40 messages, one outlasts the soft time limit on its first run
   (``SoftTimeLimitExceeded``, retried like any error), and one on every run.
 - ``hang`` topic: of every 50 messages, one swallows SoftTimeLimitExceeded and runs into the hard
   limit (the pool process is killed) on its first run, and one on every run.
+- ``stall`` topic: a message's first run pauses the broker's Redis (``CLIENT PAUSE``) for
+  ``STALL_SECONDS`` and fails, so that the soft time limit strikes while its retry is being published.
 - ``crash`` topic: every 200th message (index 50, 250, ...) kills its worker process (``os._exit``) on every run.
 """
 
@@ -40,6 +42,11 @@ SLOW_SLEEP = 4.0
 HANG_MAX_CRASHES = 2
 """The ``hang`` handler's max_crashes: runs killed by the hard time limit before it is dead-lettered."""
 
+STALL_TIME_LIMIT = 10.0
+"""The ``stall`` handler's hard limit; its soft limit comes at 9 s."""
+STALL_SECONDS = 9.5
+"""How long the ``stall`` handler pauses the broker's Redis on its first run: past the soft limit, short of the hard one."""
+
 ALWAYS = 1_000_000
 
 
@@ -68,7 +75,7 @@ def dead_lettered(message_id: str) -> bool:
 
 def long(message_id: str) -> bool:
     """Whether the ``fault`` handler works ``LONG_WORK`` seconds on this message (a kill can land mid-run)."""
-    return index(message_id) % 200 == 100
+    return index(message_id) % 100 == 50
 
 
 def work(message_id: str) -> float:

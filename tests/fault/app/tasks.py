@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import redis
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 
 from kafkabridge import Message, kafka_handler
@@ -63,4 +65,14 @@ def crashes_its_worker(message: Message) -> None:
     journal.write("start", message)
     if plan.crashes(journal.message_id(message)):
         os._exit(70)
+    journal.write("ok", message)
+
+
+@kafka_handler(topic("stall"), retry=plan.SLOW_POLICY, time_limit=plan.STALL_TIME_LIMIT)
+def fails_while_redis_stalls(message: Message) -> None:
+    """On its first run, stalls the Celery broker's Redis (as a slow disk or a long fork would) and fails."""
+    journal.write("start", message)
+    if journal.first_run(message, "stall"):
+        redis.Redis.from_url(current_app.conf.broker_url).client_pause(int(plan.STALL_SECONDS * 1000))
+        raise ConnectionError("downstream unavailable, and Redis stalls")
     journal.write("ok", message)

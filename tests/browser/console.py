@@ -12,7 +12,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -78,12 +77,12 @@ def start(ns: str, logs: Path, kafka_admin: AdminClient) -> Console:
     env = support.process_env(ns, settings=SETTINGS, extra=_web_environment(ns, logs))
     console = Console(ns=ns, url=f"http://127.0.0.1:{_free_port()}", logs=logs)
     try:
-        collecting = _collect_static(env)
+        topics = [console.topic(name) for name in SHOP]
+        support.create_topics(kafka_admin, topics, partitions=1)
         worker = support.ServiceProcess("worker", _worker_argv(ns), env, logs / "worker.log")
-        console.processes.append(worker)
-        topics = _produce_the_shop(console, kafka_admin)
-        console.processes.append(support.start_bridge(ns, topics, logs, env=env))
-        assert collecting.wait(120) == 0, f"collectstatic failed:\n{collecting.communicate()[0]}"
+        console.processes += [worker, support.start_bridge(ns, topics, logs, env=env)]
+        _produce_the_shop(console)
+        _collect_static(Path(env["DJANGO_STATIC_ROOT"]))
         web = support.ServiceProcess(
             "gunicorn",
             [str(support.BIN / "gunicorn"), "dashboard.wsgi", "--bind", console.url.removeprefix("http://"),
@@ -116,15 +115,12 @@ def _worker_argv(ns: str) -> list[str]:
             "-n", f"{ns}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
-def _produce_the_shop(console: Console, kafka_admin: AdminClient) -> list[str]:
-    topics = [console.topic(name) for name in SHOP]
-    support.create_topics(kafka_admin, topics, partitions=1)
+def _produce_the_shop(console: Console) -> None:
     for name, values in SHOP.items():
         support.produce(console.topic(name), [
             (str(i).encode(), value.encode() if isinstance(value, str) else json.dumps(value).encode(), None)
             for i, value in enumerate(values)
         ])
-    return topics
 
 
 def _wait_for_dead_letters(topics: list[str]) -> None:
@@ -137,10 +133,14 @@ def _wait_for_dead_letters(topics: list[str]) -> None:
     )
 
 
-def _collect_static(env: dict[str, str]) -> subprocess.Popen:
-    """As the image does (Dockerfile): WhiteNoise serves what collectstatic wrote to DJANGO_STATIC_ROOT."""
-    return subprocess.Popen([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=support.ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _collect_static(root: Path) -> None:
+    """As the image does (Dockerfile), into the server's DJANGO_STATIC_ROOT, where WhiteNoise serves it from
+    (run here: this process has Django loaded already, another would have to boot it)."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def _free_port() -> int:

@@ -1,8 +1,11 @@
 import ast
 
+import pytest
 from celery import Task
+from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 
 from kafkabridge import HandlerTask
+from kafkabridge.worker.handler import keeping_the_message
 from tests.app.tasks import FLAKY_POLICY, fails_twice_then_succeeds, record
 from tests.support import ROOT
 
@@ -27,3 +30,12 @@ def test_the_core_of_the_library_does_not_import_django() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] == "django"]
     assert offenders == []
+
+
+def test_a_retry_that_cannot_be_scheduled_rejects_the_task_with_requeue_instead_of_dropping_it() -> None:
+    for raised in (SoftTimeLimitExceeded(), Reject(ConnectionError("broker down"), requeue=False)):
+        with pytest.raises(Reject) as rejected, keeping_the_message("orders/0@1"):
+            raise raised
+        assert rejected.value.requeue is True
+    with pytest.raises(Retry), keeping_the_message("orders/0@1"):  # a scheduled retry goes through untouched
+        raise Retry()

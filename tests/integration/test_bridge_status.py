@@ -84,3 +84,49 @@ def test_live_bridges_raises_redis_errors_when_redis_is_unreachable() -> None:
     except redis.RedisError:
         return
     raise AssertionError("live_bridges returned with Redis unreachable")
+
+
+def test_the_bridge_reports_losing_the_completion_ledgers_redis_once_and_regaining_it(ns: str) -> None:
+    """A fake Kafka drives the loop; the ledger is real: on the test Redis, then on an unreachable one, then back."""
+    from kafkabridge.completion import CompletionLedger
+    from kafkabridge.consumer.bridge import Bridge
+    from kafkabridge.consumer.completion import CompletionTracking
+    from kafkabridge.hooks import HookDispatcher, Hooks
+    from tests.unit.fake_kafka import FakeClock, FakeKafka, FakePublisher
+
+    class Seen(Hooks):
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str]] = []
+
+        def on_service_error(self, service: str, error: BaseException) -> None:
+            self.events.append(("error", service))
+
+        def on_service_restored(self, service: str) -> None:
+            self.events.append(("restored", service))
+
+    down = CompletionLedger(redis.Redis(port=1, socket_connect_timeout=0.2), group="g", prefix=f"{ns}:completion")
+    up = CompletionLedger(redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")), group="g",
+                          prefix=f"{ns}:completion")
+    tracking = CompletionTracking(up, timeouts={"orders": 60.0})
+    kafka, seen = FakeKafka(FakeClock()), Seen()
+    bridge = Bridge(settings=BridgeSettings(group_id="g", commit_interval=1.0), topics=["orders"], publisher=FakePublisher(),
+                    consumer_factory=kafka.consumer, completion=tracking, hooks=HookDispatcher([seen]),
+                    clock=kafka.clock, sleep=kafka.clock.sleep)
+    bridge.start()
+    kafka.last_consumer.rebalance(assign=[("orders", 0)])
+    kafka.produce(("orders", 0), b"v")
+    bridge.run_once()  # published and claimed: in flight, so every commit interval asks the ledger
+    assert seen.events == []
+
+    tracking.ledger = down
+    for _ in range(3):
+        kafka.clock.advance(1.0)
+        bridge.run_once()
+    assert seen.events == [("error", "redis")], "reported once, however many checks fail"
+
+    tracking.ledger = up
+    kafka.clock.advance(1.0)
+    bridge.run_once()
+    assert seen.events == [("error", "redis"), ("restored", "redis")]
+    for key in up._redis.scan_iter(f"{ns}:completion:*"):
+        up._redis.delete(key)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from kafkabridge.contrib.django.models import BulkJob, FailedMessage
 from tests import support
 from tests.app import recorder
-from tests.integration.test_console_support import operator, post, save_failure, url
+from tests.integration.test_console_support import unique_name, operator, post, save_failure, url
 
 FAST = {"BULK_RATE": 2000.0, "BULK_BATCH": 20}
 
@@ -19,11 +19,11 @@ FAST = {"BULK_RATE": 2000.0, "BULK_BATCH": 20}
 def test_bulk_requeue_of_a_filter_acts_on_every_page_once_even_when_clicked_twice_and_the_rows_turn_resolved(
     ns: str, worker: support.ServiceProcess, requeues_to_this_test: None, database: None
 ) -> None:
-    # Given 120 failures of one exception on a topic (more than a change-list page) and 5 of another
+    # Given 60 failures of one exception on a topic (more than a change-list page) and 3 of another
     topic = f"{ns}.bulk"
-    for offset in range(120):
+    for offset in range(60):
         save_failure(topic, offset, message=f"order {offset} failed")
-    for offset in range(120, 125):
+    for offset in range(60, 63):
         save_failure(topic, offset, message="other", exception_class="builtins.KeyError")
     client, user = operator(f"{ns}-op", "requeue")
     query = {"source_topic__exact": topic, "exception_class__exact": "builtins.RuntimeError", "p": "2", "o": "1"}
@@ -37,22 +37,23 @@ def test_bulk_requeue_of_a_filter_acts_on_every_page_once_even_when_clicked_twic
         support.wait_until(lambda: BulkJob.objects.get(pk=job.pk).finished, timeout=60, what="the bulk job to finish")
 
     # Then the page said how many, one job did them all, the worker ran each once, the audit has each
-    assert confirm.status_code == 200 and "Yes, requeue 120" in confirm.content.decode()
+    assert confirm.status_code == 200 and "Yes, requeue 60" in confirm.content.decode()
     assert second.status_code == 200 and BulkJob.objects.filter(query=job.query).count() == 1  # the running one, or nothing left
     job.refresh_from_db()
-    assert (job.state, job.total, job.done, job.failed, job.skipped) == ("done", 120, 120, 0, 0)
+    assert (job.state, job.total, job.done, job.failed, job.skipped) == ("done", 60, 60, 0, 0)
     support.wait_until(
-        lambda: FailedMessage.objects.filter(source_topic=topic, status=FailedMessage.Status.RESOLVED).count() == 120,
+        lambda: FailedMessage.objects.filter(source_topic=topic, status=FailedMessage.Status.RESOLVED).count() == 60,
         timeout=60, what="every requeued row to be resolved",
     )
-    assert set(recorder.handled_counts(ns).values()) == {1} and len(recorder.handled_counts(ns)) == 120
-    assert FailedMessage.objects.filter(source_topic=topic, status=FailedMessage.Status.FAILED).count() == 5
-    assert LogEntry.objects.filter(user=user, change_message=f"Requeued (bulk job #{job.pk})").count() == 120
+    assert set(recorder.handled_counts(ns).values()) == {1} and len(recorder.handled_counts(ns)) == 60
+    assert FailedMessage.objects.filter(source_topic=topic, status=FailedMessage.Status.FAILED).count() == 3
+    assert LogEntry.objects.filter(user=user, change_message=f"Requeued (bulk job #{job.pk})").count() == 60
     progress = client.get(url("job", job.pk)).content.decode()
-    assert '<strong id="kb-job-state">done</strong>' in progress and "120 of 120 done" in progress
+    assert '<strong id="kb-job-state">done</strong>' in progress and "60 of 60 done" in progress
 
 
-def test_a_second_click_while_a_job_runs_finds_that_job(ns: str, database: None) -> None:
+def test_a_second_click_while_a_job_runs_finds_that_job(database: None) -> None:
+    ns = unique_name()
     for offset in range(30):
         save_failure(f"{ns}.bulk", offset)
     client, _ = operator(f"{ns}-op", "requeue")
@@ -68,7 +69,8 @@ def test_a_second_click_while_a_job_runs_finds_that_job(ns: str, database: None)
     assert FailedMessage.objects.filter(source_topic=f"{ns}.bulk", status=FailedMessage.Status.RESOLVED).count() == 30
 
 
-def test_above_the_cap_the_page_says_so_and_a_post_starts_nothing(ns: str, database: None) -> None:
+def test_above_the_cap_the_page_says_so_and_a_post_starts_nothing(database: None) -> None:
+    ns = unique_name()
     for offset in range(6):
         save_failure(f"{ns}.bulk", offset)
     client, _ = operator(f"{ns}-op", "requeue", "discard")
@@ -84,7 +86,8 @@ def test_above_the_cap_the_page_says_so_and_a_post_starts_nothing(ns: str, datab
     assert FailedMessage.objects.filter(source_topic=f"{ns}.bulk", status=FailedMessage.Status.FAILED).count() == 6
 
 
-def test_bulk_discard_needs_the_discard_permission(ns: str, database: None) -> None:
+def test_bulk_discard_needs_the_discard_permission(database: None) -> None:
+    ns = unique_name()
     save_failure(f"{ns}.bulk", 0)
     client, _ = operator(f"{ns}-op", "requeue")
     path = url("bulk", "discard") + f"?source_topic__exact={ns}.bulk"
@@ -93,7 +96,8 @@ def test_bulk_discard_needs_the_discard_permission(ns: str, database: None) -> N
     assert 'id="kb-bulk-discard"' not in client.get(url("changelist")).content.decode()
 
 
-def test_a_job_whose_runner_died_is_taken_over_from_its_cursor_by_its_progress_page(ns: str, database: None) -> None:
+def test_a_job_whose_runner_died_is_taken_over_from_its_cursor_by_its_progress_page(database: None) -> None:
+    ns = unique_name()
     # Given a discard job that handled its first 4 rows, then its web process died (no progress for a minute)
     rows = [save_failure(f"{ns}.bulk", offset) for offset in range(10)]
     client, user = operator(f"{ns}-op", "discard")

@@ -10,7 +10,7 @@ from django.contrib.admin.models import LogEntry
 from kafkabridge.contrib.django.models import FailedMessage
 from tests import support
 from tests.app import recorder
-from tests.integration.test_console_support import operator, post, save_failure, status, url
+from tests.integration.test_console_support import unique_name, operator, post, save_failure, status, url
 
 
 def test_an_edited_payload_is_requeued_as_a_linked_copy_that_resolves_and_the_original_is_kept(
@@ -41,7 +41,8 @@ def test_an_edited_payload_is_requeued_as_a_linked_copy_that_resolves_and_the_or
     assert LogEntry.objects.filter(user=user, object_id=str(original.pk), change_message=f"Edited and replayed as #{copy.pk}").exists()
 
 
-def test_a_corrected_copy_that_fails_again_is_the_row_updated_not_the_original(ns: str, database: None) -> None:
+def test_a_corrected_copy_that_fails_again_is_the_row_updated_not_the_original(database: None) -> None:
+    ns = unique_name()
     from tests.integration.test_console_support import attempt
 
     original = save_failure(f"{ns}.edit", 0)
@@ -57,7 +58,8 @@ def test_a_corrected_copy_that_fails_again_is_the_row_updated_not_the_original(n
     assert status(original) == FailedMessage.Status.EDITED
 
 
-def test_edit_and_replay_needs_its_own_permission(ns: str, database: None) -> None:
+def test_edit_and_replay_needs_its_own_permission(database: None) -> None:
+    ns = unique_name()
     row = save_failure(f"{ns}.edit", 0)
     requeuer, _ = operator(f"{ns}-op", "requeue")
 

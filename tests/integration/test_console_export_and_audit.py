@@ -13,10 +13,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from kafkabridge.contrib.django.roles import ROLES
-from tests.integration.test_console_support import CHANGELIST, operator, post, save_failure, url
+from tests.integration.test_console_support import unique_name, CHANGELIST, operator, post, save_failure, url
 
 
-def test_export_streams_every_failure_of_the_filter_as_json_lines_with_the_raw_bytes_in_base64(ns: str, database: None) -> None:
+def test_export_streams_every_failure_of_the_filter_as_json_lines_with_the_raw_bytes_in_base64(database: None) -> None:
+    ns = unique_name()
     rows = [save_failure(f"{ns}.export", offset, value=b"\xff\x00raw" + bytes([offset]), key=None if offset else b"k\x00")
             for offset in range(3)]
     save_failure(f"{ns}.other", 0)
@@ -32,7 +33,8 @@ def test_export_streams_every_failure_of_the_filter_as_json_lines_with_the_raw_b
     assert lines[0]["headers"] == [["h", base64.b64encode(b"\xff\x00").decode()]] and lines[0]["fingerprint"] == rows[0].fingerprint
 
 
-def test_the_roles_command_makes_groups_whose_members_get_exactly_their_buttons(ns: str, database: None) -> None:
+def test_the_roles_command_makes_groups_whose_members_get_exactly_their_buttons(database: None) -> None:
+    ns = unique_name()
     call_command("kafkabridge_roles", stdout=open("/dev/null", "w"))
     call_command("kafkabridge_roles", stdout=open("/dev/null", "w"))  # again: the same groups
     row = save_failure(f"{ns}.roles", 0)
@@ -55,7 +57,8 @@ def test_the_roles_command_makes_groups_whose_members_get_exactly_their_buttons(
     }
 
 
-def test_the_operator_actions_page_lists_who_did_what(ns: str, database: None) -> None:
+def test_the_operator_actions_page_lists_who_did_what(database: None) -> None:
+    ns = unique_name()
     row = save_failure(f"{ns}.audit", 0)
     client, user = operator(f"{ns}-op", "requeue")
     post(client, url("resolve", row.pk))
@@ -65,7 +68,8 @@ def test_the_operator_actions_page_lists_who_did_what(ns: str, database: None) -
     assert 'id="kb-actions"' in page and user.username in page and str(row) in page and "Resolved" in page
 
 
-def test_the_change_list_reads_no_payloads_and_makes_no_query_per_row(ns: str, database: None) -> None:
+def test_the_change_list_reads_no_payloads_and_makes_no_query_per_row(database: None) -> None:
+    ns = unique_name()
     viewer, _ = operator(f"{ns}-viewer")
     topic = f"{ns}.scale"
     save_failure(topic, 0)
@@ -87,8 +91,9 @@ def test_the_change_list_reads_no_payloads_and_makes_no_query_per_row(ns: str, d
 
 
 def test_an_unfiltered_large_table_is_counted_from_the_planner_estimate_and_a_filtered_one_exactly(
-    ns: str, database: None, monkeypatch: object
+    database: None, monkeypatch: object
 ) -> None:
+    ns = unique_name()
     from kafkabridge.contrib.django import paginator
     from kafkabridge.contrib.django.models import FailedMessage
 

@@ -7,7 +7,7 @@ from django.contrib.admin.models import LogEntry
 from kafkabridge.contrib.django.models import FailedMessage
 from tests import support
 from tests.app import recorder
-from tests.integration.test_console_support import attempt, operator, post, save_failure, status, url
+from tests.integration.test_console_support import unique_name, attempt, operator, post, save_failure, status, url
 
 
 def test_the_requeue_button_reruns_the_handler_and_the_row_turns_resolved_and_a_second_click_does_nothing(
@@ -33,7 +33,8 @@ def test_the_requeue_button_reruns_the_handler_and_the_row_turns_resolved_and_a_
     assert LogEntry.objects.filter(user=user, object_id=str(row.pk), change_message__startswith="Requeued").count() == 1
 
 
-def test_a_view_only_user_sees_no_buttons_and_forged_posts_are_refused_with_403(ns: str, database: None) -> None:
+def test_a_view_only_user_sees_no_buttons_and_forged_posts_are_refused_with_403(database: None) -> None:
+    ns = unique_name()
     row = save_failure(f"{ns}.page", 0)
     viewer, _ = operator(f"{ns}-viewer")
 
@@ -45,7 +46,8 @@ def test_a_view_only_user_sees_no_buttons_and_forged_posts_are_refused_with_403(
     assert status(row) == FailedMessage.Status.FAILED and FailedMessage.objects.filter(source_topic=row.source_topic).count() == 1
 
 
-def test_discard_needs_its_own_permission_and_closes_the_row_with_an_audit_entry(ns: str, database: None) -> None:
+def test_discard_needs_its_own_permission_and_closes_the_row_with_an_audit_entry(database: None) -> None:
+    ns = unique_name()
     row = save_failure(f"{ns}.page", 0)
     requeuer, _ = operator(f"{ns}-op", "requeue")
     admin, user = operator(f"{ns}-admin", "discard")
@@ -61,7 +63,8 @@ def test_discard_needs_its_own_permission_and_closes_the_row_with_an_audit_entry
     assert 'id="kb-discard-form"' not in admin.get(url("change", row.pk)).content.decode()  # nothing left to discard
 
 
-def test_resolve_closes_a_failure_without_running_it(ns: str, database: None) -> None:
+def test_resolve_closes_a_failure_without_running_it(database: None) -> None:
+    ns = unique_name()
     row = save_failure(f"{ns}.page", 0)
     client, _ = operator(f"{ns}-op", "requeue")
 
@@ -71,7 +74,8 @@ def test_resolve_closes_a_failure_without_running_it(ns: str, database: None) ->
     assert row.status == FailedMessage.Status.RESOLVED and row.resolved_at is not None and row.requeue_count == 0
 
 
-def test_every_attempt_is_kept_once_and_a_failure_after_a_requeue_adds_to_the_same_history(ns: str, database: None) -> None:
+def test_every_attempt_is_kept_once_and_a_failure_after_a_requeue_adds_to_the_same_history(database: None) -> None:
+    ns = unique_name()
     # Given a dead letter with three attempts, saved twice (a retried save)
     first_run = tuple(attempt(number, host="worker-a", message=f"down ({number})") for number in (1, 2, 3))
     save_failure(f"{ns}.page", 0, history=first_run)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from kafkabridge.contrib.django.models import FailedMessage
-from tests.integration.test_console_support import CHANGELIST, operator, save_failure, url
+from tests.integration.test_console_support import unique_name, CHANGELIST, operator, save_failure, url
 
 
-def test_failures_differing_only_in_ids_form_one_group_with_its_count_and_a_link_to_exactly_its_rows(ns: str, database: None) -> None:
+def test_failures_differing_only_in_ids_form_one_group_with_its_count_and_a_link_to_exactly_its_rows(database: None) -> None:
+    ns = unique_name()
     # Given three failures of one bug (other ids in the message), and another bug once
     topic = f"{ns}.groups"
     same = [save_failure(topic, offset, message=f"{ns}: order {offset * 7919} has no customer {offset}@example.com")
@@ -32,7 +33,8 @@ def test_failures_differing_only_in_ids_form_one_group_with_its_count_and_a_link
     assert f"source_topic__exact={topic}" in row.group(0)  # the group's links stay within the topic asked for
 
 
-def test_a_group_leaves_the_default_list_when_its_failures_are_resolved_but_stays_under_all(ns: str, database: None) -> None:
+def test_a_group_leaves_the_default_list_when_its_failures_are_resolved_but_stays_under_all(database: None) -> None:
+    ns = unique_name()
     rows = [save_failure(f"{ns}.groups", offset, message=f"{ns}: timeout after {offset} ms") for offset in range(2)]
     FailedMessage.objects.filter(pk__in=[row.pk for row in rows]).update(status=FailedMessage.Status.RESOLVED)
     viewer, _ = operator(f"{ns}-viewer")

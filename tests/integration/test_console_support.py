@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from uuid import uuid4
 
 from django.contrib.auth.models import Permission, User
 from django.test import Client
@@ -15,6 +16,11 @@ from kafkabridge.contrib.django.store import DjangoDeadLetterStore
 from kafkabridge.dead_letter.record import Attempt
 
 CHANGELIST = reverse("admin:kafkabridge_failures_failedmessage_changelist")
+
+
+def unique_name() -> str:
+    """A namespace for a test that touches only the database (the ``ns`` fixture also sweeps Redis, which takes seconds)."""
+    return f"kbc{uuid4().hex[:10]}"
 
 
 def url(name: str, *args: object) -> str:

@@ -57,6 +57,7 @@ def test_the_wheel_holds_the_library_and_its_django_app_but_not_the_service_proj
     assert "kafkabridge/__init__.py" in names
     assert "kafkabridge/contrib/django/migrations/0001_initial.py" in names
     assert "kafkabridge/contrib/django/management/commands/runbridge.py" in names
+    assert "kafkabridge/contrib/django/templates/kafkabridge_failures/groups.html" in names  # the console's pages
 
 
 def test_a_new_django_project_migrates_and_runs_runbridge_help_with_the_installed_app(project: tuple[Path, Path]) -> None:

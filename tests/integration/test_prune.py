@@ -43,8 +43,8 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def _cleaned(ns: str, database: None) -> Iterator[None]:
+@pytest.fixture
+def cleaned(ns: str, database: None) -> Iterator[None]:
     """Rows of this test that outlive it (a kept one, or all after a failure) would be counted by the next run."""
     yield
     FailedMessage.objects.filter(source_topic=f"{ns}.prune", corrected_from__isnull=False).delete()  # copies first
@@ -52,7 +52,7 @@ def _cleaned(ns: str, database: None) -> Iterator[None]:
 
 
 @pytest.fixture
-def rows(ns: str, database: None) -> str:
+def rows(ns: str, cleaned: None) -> str:
     """Old resolved and discarded rows (to go), young ones (to stay), and very old unresolved ones (to stay)."""
     topic = f"{ns}.prune"
     add_row(topic, 0, Status.RESOLVED, closed_at=OLD)
@@ -81,7 +81,7 @@ def test_a_dry_run_counts_what_would_go_and_deletes_nothing(rows: str) -> None:
     assert output.startswith("Would delete 2 resolved and 1 discarded") and "Nothing was deleted (--dry-run)." in output
 
 
-def test_rows_go_in_batches_of_the_batch_size(ns: str, database: None) -> None:
+def test_rows_go_in_batches_of_the_batch_size(ns: str, cleaned: None) -> None:
     topic = f"{ns}.prune"
     for offset in range(5):
         add_row(topic, offset, Status.RESOLVED, closed_at=OLD)
@@ -93,7 +93,7 @@ def test_rows_go_in_batches_of_the_batch_size(ns: str, database: None) -> None:
     assert len([q for q in queries.captured_queries if q["sql"].startswith("DELETE")]) == 3  # 2 + 2 + 1
 
 
-def test_rows_closed_before_closing_times_were_recorded_count_from_their_last_change(ns: str, database: None) -> None:
+def test_rows_closed_before_closing_times_were_recorded_count_from_their_last_change(ns: str, cleaned: None) -> None:
     topic = f"{ns}.prune"
     add_row(topic, 0, Status.RESOLVED)
     add_row(topic, 1, Status.RESOLVED)
@@ -104,7 +104,7 @@ def test_rows_closed_before_closing_times_were_recorded_count_from_their_last_ch
     assert remaining(topic) == {1: Status.RESOLVED}  # changed just now: young
 
 
-def test_an_original_with_an_edited_copy_is_kept_while_the_copy_exists(ns: str, database: None) -> None:
+def test_an_original_with_an_edited_copy_is_kept_while_the_copy_exists(ns: str, cleaned: None) -> None:
     topic = f"{ns}.prune"
     original = add_row(topic, 0, Status.RESOLVED, closed_at=OLD)
     add_row(topic, 0, Status.FAILED, corrected_from=original)
@@ -124,7 +124,7 @@ def test_without_older_than_the_retention_setting_gives_the_age(rows: str, setti
 
 
 @pytest.mark.parametrize("age", ["30", "0d", "-1d", "3 days", "d"])
-def test_an_age_that_is_not_one_is_refused_with_an_example(age: str, database: None) -> None:
+def test_an_age_that_is_not_one_is_refused_with_an_example(age: str) -> None:
     with pytest.raises(CommandError, match=r"write a positive number and a unit \(s, m, h, d or w\), e.g. 30d"):
         call_command("prunefailures", f"--older-than={age}", "--dry-run")
 

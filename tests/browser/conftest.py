@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page
 from tests import support
 from tests.browser import console as console_rig
 from tests.browser.console import Console
-from tests.browser.roles import Operator, make_operator
+from tests.browser.roles import Operator, make_operators
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -77,9 +77,9 @@ def base_url(console: Console) -> str:
 
 @pytest.fixture(scope="session")
 def operators(console: Console, django_db_blocker: object) -> dict[str, Operator]:
-    """One user per role, created in the database the server uses."""
+    """One user per role (viewer, operator, editor), created in the database the server uses."""
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        return {role: make_operator(f"{console.ns}-{role}", role) for role in ("viewer", "operator", "editor")}
+        return make_operators(console.ns)
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +110,7 @@ def _page_for(role: str, browser: Browser, console: Console, signed_in: dict[str
 
 @pytest.fixture
 def operator_page(browser: Browser, console: Console, signed_in: dict[str, Path]) -> Iterator[Page]:
-    """A page of a user who may requeue, resolve and discard (not edit)."""
+    """A page of a user who may requeue and resolve (not edit, not discard)."""
     yield from _page_for("operator", browser, console, signed_in)
 
 

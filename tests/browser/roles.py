@@ -1,14 +1,14 @@
-"""Users of the browser tests, one per console role, made in the database the server uses."""
+"""Users of the browser tests, one per console role, in the ready-made groups of ``manage.py kafkabridge_roles``."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 
-ROLES = {  # role → the failedmessage permissions it holds
-    "viewer": ("view",),
-    "operator": ("view", "requeue", "discard"),
-    "editor": ("view", "requeue", "discard", "edit_and_replay"),
+GROUPS = {  # role → its ready-made group (kafkabridge.contrib.django.roles)
+    "viewer": "Kafka failures: viewers",
+    "operator": "Kafka failures: operators",
+    "editor": "Kafka failures: editors",
 }
 
 
@@ -19,12 +19,16 @@ class Operator:
     role: str
 
 
-def make_operator(username: str, role: str) -> Operator:
-    """A staff user holding the permissions of ``role`` (and nothing else)."""
-    from django.contrib.auth.models import Permission, User
+def make_operators(prefix: str) -> dict[str, Operator]:
+    """A staff user per role, member of its group only, made as an administrator would: run the command, add people."""
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
 
-    password = secrets.token_urlsafe(12)
-    user = User.objects.create_user(username, password=password, is_staff=True)
-    codenames = [f"{action}_failedmessage" for action in ROLES[role]]
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="kafkabridge_failures", codename__in=codenames))
-    return Operator(username, password, role)
+    call_command("kafkabridge_roles", verbosity=0)
+    operators = {}
+    for role, group in GROUPS.items():
+        operator = Operator(f"{prefix}-{role}", secrets.token_urlsafe(12), role)
+        user = User.objects.create_user(operator.username, password=operator.password, is_staff=True)
+        user.groups.add(Group.objects.get(name=group))
+        operators[role] = operator
+    return operators

@@ -13,6 +13,7 @@ from html import unescape
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import pytest
 import redis
@@ -75,14 +76,20 @@ def table_rows(body: str, table_id: str) -> list[list[str]]:
 
 
 @pytest.fixture
-def viewer(ns: str, database: None) -> Client:
-    return admin_client(f"{ns}-viewer")[0]
+def name() -> str:
+    """A prefix for tests that touch only the database (the ``ns`` fixture also sweeps Redis, which takes seconds)."""
+    return f"kbo{uuid4().hex[:10]}"
 
 
-def test_the_chart_and_its_table_show_each_topics_failures_per_hour(ns: str, viewer: Client) -> None:
+@pytest.fixture
+def viewer(name: str, database: None) -> Client:
+    return admin_client(f"{name}-viewer")[0]
+
+
+def test_the_chart_and_its_table_show_each_topics_failures_per_hour(name: str, viewer: Client) -> None:
     # Given failures of two topics in different hours, and one older than the last 24 hours
     hour = timezone.localtime().replace(minute=1, second=0, microsecond=0)
-    orders, refunds = f"{ns}.orders", f"{ns}.refunds"
+    orders, refunds = f"{name}.orders", f"{name}.refunds"
     add_rows(orders, 3, at=hour - timedelta(hours=2))
     add_rows(orders, 1, at=hour)
     add_rows(refunds, 5, at=hour - timedelta(hours=5))
@@ -108,9 +115,9 @@ def test_the_chart_and_its_table_show_each_topics_failures_per_hour(ns: str, vie
     assert sum(int(n) for cells in rows.values() for n in cells) == 9
 
 
-def test_top_groups_count_unresolved_failures_by_fingerprint_with_links_to_exactly_those_rows(ns: str, viewer: Client) -> None:
+def test_top_groups_count_unresolved_failures_by_fingerprint_with_links_to_exactly_those_rows(name: str, viewer: Client) -> None:
     # Given one bug failing on three orders (one of them resolved since) and another failing once
-    topic, now = f"{ns}.orders", timezone.now()
+    topic, now = f"{name}.orders", timezone.now()
     add_rows(topic, 3, at=now - timedelta(minutes=10))
     add_rows(topic, 1, at=now, status=FailedMessage.Status.RESOLVED)
     add_rows(topic, 1, at=now, exception_class="builtins.ValueError", message="bad total -{i}.50")
@@ -166,17 +173,17 @@ def test_a_live_bridge_shows_with_its_partitions_lag_and_the_partition_it_holds(
         worker.stop()
 
 
-def test_handler_rates_published_in_the_last_minutes_are_shown_and_older_ones_not(ns: str, viewer: Client) -> None:
+def test_handler_rates_published_in_the_last_minutes_are_shown_and_older_ones_not(name: str, viewer: Client) -> None:
     overrides = runtime.rate_limit_overrides()
-    fresh, stale = f"handler|{ns}.fresh", f"handler|{ns}.stale"
+    fresh, stale = f"handler|{name}.fresh", f"handler|{name}.stale"
     overrides.publish_effective({fresh: 12.5}, at=time.time(), by="test")
     overrides.publish_effective({stale: 3.0}, at=time.time() - 3600, by="test")
     try:
-        rates = {cells[0]: cells[1] for cells in table_rows(page(viewer, f"{ns}.none"), "kb-handler-rates")}
+        rates = {cells[0]: cells[1] for cells in table_rows(page(viewer, f"{name}.none"), "kb-handler-rates")}
     finally:
         redis.Redis.from_url(support.BROKER_URL).hdel(overrides.effective_key, fresh, stale)
 
-    assert rates[f"{ns}.fresh"] == "12.5" and f"{ns}.stale" not in rates
+    assert rates[f"{name}.fresh"] == "12.5" and f"{name}.stale" not in rates
 
 
 @pytest.fixture
@@ -190,9 +197,9 @@ def unreachable_bridge_redis() -> Iterator[None]:
 
 
 def test_with_redis_unreachable_the_page_says_so_and_still_shows_the_failures(
-    ns: str, viewer: Client, unreachable_bridge_redis: None
+    name: str, viewer: Client, unreachable_bridge_redis: None
 ) -> None:
-    topic = f"{ns}.orders"
+    topic = f"{name}.orders"
     add_rows(topic, 2, at=timezone.now())
 
     body = page(viewer, topic)
@@ -204,8 +211,8 @@ def test_with_redis_unreachable_the_page_says_so_and_still_shows_the_failures(
     assert table_rows(body, "kb-top-groups")[0][3] == "2"
 
 
-def test_only_staff_with_the_view_permission_see_the_overview(ns: str, database: None) -> None:
-    staff = User.objects.create_user(f"{ns}-staff", password="pw", is_staff=True)
+def test_only_staff_with_the_view_permission_see_the_overview(name: str, database: None) -> None:
+    staff = User.objects.create_user(f"{name}-staff", password="pw", is_staff=True)
     no_permission = Client()
     no_permission.force_login(staff)
 
@@ -214,8 +221,8 @@ def test_only_staff_with_the_view_permission_see_the_overview(ns: str, database:
     assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
 
 
-def test_the_admin_index_links_to_the_overview_for_those_who_may_see_it(ns: str, viewer: Client) -> None:
-    staff = User.objects.create_user(f"{ns}-staff", password="pw", is_staff=True)
+def test_the_admin_index_links_to_the_overview_for_those_who_may_see_it(name: str, viewer: Client) -> None:
+    staff = User.objects.create_user(f"{name}-staff", password="pw", is_staff=True)
     no_permission = Client()
     no_permission.force_login(staff)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from io import StringIO
 from typing import Iterator
+from uuid import uuid4
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -44,17 +45,23 @@ def run(*args: str) -> str:
 
 
 @pytest.fixture
-def cleaned(ns: str, database: None) -> Iterator[None]:
-    """Rows of this test that outlive it (a kept one, or all after a failure) would be counted by the next run."""
-    yield
-    FailedMessage.objects.filter(source_topic=f"{ns}.prune", corrected_from__isnull=False).delete()  # copies first
-    FailedMessage.objects.filter(source_topic=f"{ns}.prune").delete()
+def name() -> str:
+    """This test's topic prefix (the ``ns`` fixture would also sweep Redis, which these tests never touch)."""
+    return f"kbp{uuid4().hex[:10]}"
 
 
 @pytest.fixture
-def rows(ns: str, cleaned: None) -> str:
+def cleaned(name: str, database: None) -> Iterator[None]:
+    """Rows of this test that outlive it (a kept one, or all after a failure) would be counted by the next run."""
+    yield
+    FailedMessage.objects.filter(source_topic=f"{name}.prune", corrected_from__isnull=False).delete()  # copies first
+    FailedMessage.objects.filter(source_topic=f"{name}.prune").delete()
+
+
+@pytest.fixture
+def rows(name: str, cleaned: None) -> str:
     """Old resolved and discarded rows (to go), young ones (to stay), and very old unresolved ones (to stay)."""
-    topic = f"{ns}.prune"
+    topic = f"{name}.prune"
     add_row(topic, 0, Status.RESOLVED, closed_at=OLD)
     add_row(topic, 1, Status.RESOLVED, closed_at=OLD)
     add_row(topic, 2, Status.DISCARDED, closed_at=OLD)
@@ -81,8 +88,8 @@ def test_a_dry_run_counts_what_would_go_and_deletes_nothing(rows: str) -> None:
     assert output.startswith("Would delete 2 resolved and 1 discarded") and "Nothing was deleted (--dry-run)." in output
 
 
-def test_rows_go_in_batches_of_the_batch_size(ns: str, cleaned: None) -> None:
-    topic = f"{ns}.prune"
+def test_rows_go_in_batches_of_the_batch_size(name: str, cleaned: None) -> None:
+    topic = f"{name}.prune"
     for offset in range(5):
         add_row(topic, offset, Status.RESOLVED, closed_at=OLD)
 
@@ -93,8 +100,8 @@ def test_rows_go_in_batches_of_the_batch_size(ns: str, cleaned: None) -> None:
     assert len([q for q in queries.captured_queries if q["sql"].startswith("DELETE")]) == 3  # 2 + 2 + 1
 
 
-def test_rows_closed_before_closing_times_were_recorded_count_from_their_last_change(ns: str, cleaned: None) -> None:
-    topic = f"{ns}.prune"
+def test_rows_closed_before_closing_times_were_recorded_count_from_their_last_change(name: str, cleaned: None) -> None:
+    topic = f"{name}.prune"
     add_row(topic, 0, Status.RESOLVED)
     add_row(topic, 1, Status.RESOLVED)
     FailedMessage.objects.filter(source_topic=topic, source_offset=0).update(updated_at=OLD)
@@ -104,8 +111,8 @@ def test_rows_closed_before_closing_times_were_recorded_count_from_their_last_ch
     assert remaining(topic) == {1: Status.RESOLVED}  # changed just now: young
 
 
-def test_an_original_with_an_edited_copy_is_kept_while_the_copy_exists(ns: str, cleaned: None) -> None:
-    topic = f"{ns}.prune"
+def test_an_original_with_an_edited_copy_is_kept_while_the_copy_exists(name: str, cleaned: None) -> None:
+    topic = f"{name}.prune"
     original = add_row(topic, 0, Status.RESOLVED, closed_at=OLD)
     add_row(topic, 0, Status.FAILED, corrected_from=original)
 

@@ -185,22 +185,28 @@ def measure_bridge(runs: int, count: int, modes: list[str]) -> list[dict[str, fl
     results = []
     for run in range(runs):
         order = list(modes) if run % 2 == 0 else list(reversed(modes))
-        measured = {mode: _bridge_in_a_child(topic, count, mode) for mode in order}
+        children = {mode: _bridge_in_a_child(topic, count, mode) for mode in order}
+        measured = {mode: child["rate"] for mode, child in children.items()}
+        for mode, child in children.items():
+            measured.update({f"{mode} status share": child["status_share"], f"{mode} writer share": child["writer_share"],
+                             f"{mode} writes": child["writes"]})
         results.append(measured)
         print(f"run {run + 1}: " + ", ".join(f"{mode} {measured[mode]:,.0f}/s" for mode in modes), file=sys.stderr)
     return results
 
 
-def _bridge_in_a_child(topic: str, count: int, mode: str) -> float:
+def _bridge_in_a_child(topic: str, count: int, mode: str) -> dict[str, float]:
     argv = [sys.executable, "-m", "bench.producer", "--bridge-count", str(count), "--child-bridge", topic, mode]
     result = subprocess.run(argv, cwd=harness.ROOT, env=harness.process_env(KB_BENCH_TOPIC=topic), capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"the bridge run ({mode}) failed:\n{result.stderr[-3000:]}")
-    return float(json.loads(result.stdout.strip().splitlines()[-1]))
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def _bridge_in_this_process(topic: str, count: int, mode: str) -> float:
-    """One bridge run (commit after publish) in this process, with the metrics and tracing of ``mode`` (:data:`MODES`)."""
+def _bridge_in_this_process(topic: str, count: int, mode: str) -> dict[str, float]:
+    """One bridge run (commit after publish) in this process, with the metrics and tracing of ``mode`` (:data:`MODES`):
+    its rate, and the share of the run the loop spent in its live-status step (timed around it: free of the
+    machine's noise, which swamps a 1% difference between runs on this shared machine)."""
     import django
 
     django.setup()
@@ -213,7 +219,7 @@ def _bridge_in_this_process(topic: str, count: int, mode: str) -> float:
     from kafkabridge.observability.metrics import Metrics, PrometheusHooks
     from kafkabridge.settings import COMMIT_AFTER_PUBLISH
 
-    from .scenarios import _PublishCounter, _quiet
+    from .scenarios import _PublishCounter, _quiet, _Timed
 
     app = symbol_by_name(runtime.current().settings.celery_app)
     app.loader.import_default_modules()
@@ -230,12 +236,15 @@ def _bridge_in_this_process(topic: str, count: int, mode: str) -> float:
                        **({"status_interval": status_interval} if status_interval else {}))
     bridge = build_bridge(app, settings, topics=[topic], hooks=HookDispatcher(hooks))
     counter.bridge = bridge
+    status_step, status_writer = _Timed(bridge, "_report_status"), _Timed(bridge._status, "_write")
     try:
         with _quiet("kafkabridge.consumer.bridge"):
             bridge.run()
     finally:
         harness.broker().delete(queue)
-    return (counter.published - counter.first) / (counter.finished - counter.started)
+    return {"rate": (counter.published - counter.first) / (counter.finished - counter.started),
+            "status_share": status_step.seconds / (counter.finished - counter.started),
+            "writer_share": status_writer.seconds / (counter.finished - counter.started), "writes": status_writer.calls}
 
 
 def _trace(ratio: float) -> None:
@@ -267,6 +276,12 @@ def report_bridge(results: list[dict[str, float]], modes: list[str]) -> None:
           + " ".join(f"{statistics.median(ratios[m]):>16.3f}" for m in others))
     if "nostatus" in ratios:
         print(f"live status: off / nostatus, median of per-run ratios: {statistics.median(1 / x for x in ratios['nostatus']):.3f} (target ≈ 1.00)")
+    for mode in modes:
+        shares = [r[f"{mode} status share"] for r in results]
+        writer = [r[f"{mode} writer share"] for r in results]
+        print(f"live status, {mode}: the loop's status step {statistics.median(shares):.4%} of the run (max {max(shares):.4%}); "
+              f"the writer thread's Redis writes {statistics.median(writer):.4%} of it in wall time, GIL mostly released "
+              f"({statistics.median(r[f'{mode} writes'] for r in results):.0f} writes) → ratio ≥ {1 - max(shares) - max(writer):.4f}")
     if "on" in ratios:
         verdict = "met" if statistics.median(ratios["on"]) >= OBSERVED_BRIDGE_TARGET else "NOT met"
         print(f"tracing: on / off, median of per-run ratios: {statistics.median(ratios['on']):.3f} (target ≥ {OBSERVED_BRIDGE_TARGET}: {verdict})")

@@ -1,11 +1,14 @@
-"""Fixtures of the browser tests: Playwright drives Debian's Chromium against the console as deployed.
+r"""Fixtures of the browser tests: Playwright drives Debian's Chromium against the console as deployed.
 
 Playwright never downloads a browser here: ``scripts/setup`` installs ``/usr/bin/chromium`` and every launch
 names it. Django refuses ORM calls while an event loop runs in the thread, and Playwright's sync API runs one,
 hence DJANGO_ALLOW_ASYNC_UNSAFE (only this process's test code queries; the server is another process).
 
-Screenshots go to ``KB_SCREENSHOTS_DIR`` (``KB_SCREENSHOTS_DIR=docs/screenshots scripts/test tests/browser``
-refreshes the README's), else to a temporary directory.
+Screenshots go to ``KB_SCREENSHOTS_DIR``, else to a temporary directory. The README's are refreshed on a
+database and Redis databases of their own, so that no other run's failures or bridges show::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/kafkabridge_screenshots CELERY_BROKER_URL=redis://127.0.0.1:6379/9 \
+    KBTEST_REDIS_URL=redis://127.0.0.1:6379/10 KB_SCREENSHOTS_DIR=docs/screenshots .venv/bin/python -m pytest tests/browser
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 from kafkabridge import BridgeSettings
 from kafkabridge.alerts import AlertHooks
 from tests import support
-from tests.alerts.fake_discord import FakeDiscord
+from tests.alerts.fake_discord import WEBHOOK_ID, FakeDiscord
 
 REDIS_URL = os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")
 SILENCE = 2.0
@@ -62,6 +62,7 @@ def test_a_killed_bridge_is_reported_once_by_the_processes_watching_and_a_cleanl
             for hooks in watchers:
                 hooks.sender.stop()  # type: ignore[union-attr]
         assert [r for r in fake.requests if r.problems] == []
+        assert not [b.name for b in (killed, stopped) if fake.token in b.log() or WEBHOOK_ID in b.log()], "the webhook URL in a bridge's log"
 
 
 def test_an_outage_shorter_than_its_threshold_sends_nothing_and_a_longer_one_is_reported_then_recovered(ns: str) -> None:

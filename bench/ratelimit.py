@@ -70,7 +70,7 @@ def bucket_calls(calls: int) -> dict[str, float]:
             "Throttle.take, one Throttle reused": per_second(calls, lambda: reused.take(max_wait=0.0)),
         }
     finally:
-        for key in client.scan_iter(f"{prefix}:*"):
+        for key in client.scan_iter(f"{prefix}:*", count=1000):
             client.delete(key)
 
 
@@ -126,7 +126,7 @@ def drain(app: object, handler: str, pool: str, count: int) -> float:
         leftovers = list(broker.scan_iter(f"*{ns}*", count=1000))  # the queue, kombu's bindings of it
         if leftovers:
             broker.delete(*leftovers)
-        recorded = list(redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")).scan_iter(f"{ns}:*"))
+        recorded = list(redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")).scan_iter(f"{ns}:*", count=1000))
         if recorded:  # what the test app's hooks wrote (rate-limit events)
             redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")).delete(*recorded)
 

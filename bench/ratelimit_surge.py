@@ -106,7 +106,7 @@ def surge(mode: str, *, rate: float, burst: float, multiple: float, seconds: flo
             process.signal(signal.SIGKILL)
             process.stop()
         rig.forget_state(redis.Redis.from_url(support.BROKER_URL), ns)
-        keys = list(recorder.client().scan_iter(f"{ns}:*"))
+        keys = list(recorder.client().scan_iter(f"{ns}:*", count=1000))
         if keys:
             recorder.client().delete(*keys)
         admin.delete_topics([topic])

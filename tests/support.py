@@ -68,7 +68,7 @@ def outcome_of(ns: str, topic: str) -> tuple[list[tuple], dict[str, int], dict[s
 
     rows = sorted(FailedMessage.objects.filter(source_topic=topic).values_list("source_offset", "attempts", "status", "last_failed_at"))
     client = recorder.client()
-    runs = {k.decode().split(":attempts:", 1)[1]: client.llen(k) for k in client.scan_iter(recorder.key(f"attempts:{topic}/*", ns))}
+    runs = {k.decode().split(":attempts:", 1)[1]: client.llen(k) for k in client.scan_iter(recorder.key(f"attempts:{topic}/*", ns), count=1000)}
     handled = {k: v for k, v in recorder.handled_counts(ns).items() if k.startswith(f"{topic}/")}
     return rows, runs, handled
 

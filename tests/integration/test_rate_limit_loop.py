@@ -22,7 +22,7 @@ HOT, COLD = ("orders", 0), ("orders", 1)
 def limiter(services: None, ns: str) -> Iterator[RateLimiter]:
     client = redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2"))
     yield RateLimiter(client, kind="bridge", prefix=f"{ns}:ratelimit")
-    for key in client.scan_iter(f"{ns}:ratelimit:*"):
+    for key in client.scan_iter(f"{ns}:ratelimit:*", count=1000):
         client.delete(key)
 
 

@@ -22,7 +22,7 @@ def client(services: None) -> redis.Redis:
 @pytest.fixture
 def bucket(client: redis.Redis, ns: str) -> Iterator[RedisTokenBucket]:
     yield RedisTokenBucket(client, prefix=f"{ns}:ratelimit")
-    for key in client.scan_iter(f"{ns}:ratelimit:*"):
+    for key in client.scan_iter(f"{ns}:ratelimit:*", count=1000):
         client.delete(key)
 
 

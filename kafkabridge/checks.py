@@ -1,7 +1,9 @@
-"""Start-up checks that refuse configurations known to lose or duplicate messages."""
+"""Start-up checks that refuse configurations known to lose or duplicate messages, and warn of ones
+known to delay them."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Iterable
 from urllib.parse import urlparse
 
@@ -10,6 +12,7 @@ from celery import Celery
 from .completion import DEFAULT_RUN_SECONDS
 from .errors import ConfigurationError
 from .registry import Route
+from .routing import queue_name
 
 REDIS_DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 """Seconds; kombu's default for the Redis (and SQS) transports."""
@@ -69,3 +72,29 @@ def _what_to_change(delay: float, run: float) -> str:
     if delay >= run:
         return f"Lower RetryPolicy.max_delay ({delay:.0f}s)"
     return f"Lower the handler's time_limit ({run:.0f}s, @kafka_handler(time_limit=...) or Celery task_time_limit)"
+
+
+def throttled_queue_neighbours(app: Celery, routes: Iterable[Route], default_queue: str | None) -> list[str]:
+    """A warning per queue where a throttled handler shares the queue with other handlers.
+
+    A throttled handler's backlog waits for its tokens in the worker's pool slots, in queue order, so a
+    neighbour's messages wait behind that backlog (at a low rate: minutes). Not refused: a neighbour
+    with little traffic, or a limit that never binds, may be fine; but it should be a choice.
+    """
+    members: dict[str, list[str]] = defaultdict(list)
+    throttled: set[str] = set()
+    for route in routes:
+        members[queue_name(app, route.task_name, default_queue)].append(route.task_name)
+        if getattr(app.tasks.get(route.task_name), "kafka_throttle", None) is not None:
+            throttled.add(route.task_name)
+    warnings = []
+    for queue, names in sorted(members.items()):
+        slow = sorted(throttled.intersection(names))
+        others = sorted(set(names) - set(slow[:1]))
+        if slow and others:
+            warnings.append(
+                f"queue {queue!r}: throttled handler(s) {', '.join(slow)} share it with {', '.join(others)}; while a "
+                "throttled backlog waits for tokens in the pool slots, the others' messages wait behind it. Give each "
+                "throttled handler a queue of its own (@kafka_handler(..., queue='...')) and a worker consuming it"
+            )
+    return warnings

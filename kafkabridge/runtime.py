@@ -105,9 +105,9 @@ def dead_letter_store() -> DeadLetterStore:
 
 def _check_worker(sender: object = None, **_: object) -> None:
     """Refuse to start a worker that is not configured, has no dead-letter store, or has a handler whose
-    retries would outlive the broker's visibility timeout. Celery logs and ignores exceptions raised by
-    signal receivers, so refusing means exiting."""
-    from .checks import check_visibility_timeout
+    retries would outlive the broker's visibility timeout (Celery logs and ignores exceptions raised by
+    signal receivers, so refusing means exiting); warn of throttled handlers that share a queue."""
+    from .checks import check_visibility_timeout, throttled_queue_neighbours
     from .registry import handlers
 
     app = sender.app  # type: ignore[attr-defined]
@@ -120,3 +120,5 @@ def _check_worker(sender: object = None, **_: object) -> None:
     except ConfigurationError as error:
         logger.critical("kafkabridge refuses to start this worker: %s", error)
         raise SystemExit(f"kafkabridge refuses to start this worker: {error}") from error
+    for warning in throttled_queue_neighbours(app, handlers.routes_for().values(), current().settings.queue):
+        logger.warning("kafkabridge: %s", warning)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
-from celery import Celery, Task
+from celery import Celery
 from celery.utils.saferepr import saferepr
 from kombu import Queue
 from kombu.exceptions import BatchPublishError, OperationalError
@@ -32,23 +32,11 @@ from ..errors import ConfigurationError, PublishError
 from ..message import Message
 from ..observability import tracing
 from ..registry import Route
+from ..routing import route_options
 
 COMMANDS_PER_MESSAGE = 8
 """More than the broker commands one publish adds to a batch (a push, plus expiry bookkeeping), so that
 a batch goes out in one write."""
-ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
-
-
-def route_options(app: Celery, task_name: str, default_queue: str | None) -> dict[str, Any]:
-    """Where Celery would send ``task_name``: its own options, then ``task_routes``, then ``default_queue``.
-
-    The handler module need not be imported (the admin requeues by name); then only the routes apply.
-    """
-    options: dict[str, Any] = {"queue": default_queue} if default_queue else {}
-    task: Task | None = app.tasks.get(task_name)
-    if task is not None:
-        options.update({k: getattr(task, k) for k in ROUTING_OPTIONS if getattr(task, k, None) is not None})
-    return app.amqp.router.route(options, task_name, (), {}, task_type=task)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ from kafkabridge import Message
 from kafkabridge.consumer.bridge import to_message
 from kafkabridge.errors import ConfigurationError
 from kafkabridge.message import from_millis
-from kafkabridge.consumer.publisher import CeleryPublisher, Dispatch, route_options
+from kafkabridge.consumer.publisher import CeleryPublisher, Dispatch
+from kafkabridge.checks import throttled_queue_neighbours
+from kafkabridge.routing import route_options
 from kafkabridge.registry import Route
 from kafkabridge.retry_policy import RetryPolicy
 from kafkabridge.wire import FIRST_DELIVERY, Delivery
@@ -72,3 +74,37 @@ def test_records_with_unreadable_headers_or_timestamps_keep_their_bytes_and_say_
     message = to_message(FakeRecord())
     assert message == Message(topic="t", partition=0, offset=5, key=b"k", value=b"v")
     assert message.timestamp is None and "headers could not be read" in message.problem
+
+
+# -- the start-up warning of throttled handlers sharing a queue -----------------------------------------
+
+
+def routes_of(app: Celery, *names: str) -> list[Route]:
+    return [Route(topic=f"t.{name}", task_name=name, retry_policy=RetryPolicy(), time_limit=60) for name in names]
+
+
+def app_with_a_throttled_handler() -> Celery:
+    app = app_with_tasks()
+
+    @app.task(name="h.throttled", shared=False)
+    def throttled() -> None: ...
+
+    throttled.kafka_throttle = object()  # what @kafka_handler(throttle=...) sets
+
+    @app.task(name="h.alone", queue="slow", shared=False)
+    def alone() -> None: ...
+
+    alone.kafka_throttle = object()
+    return app
+
+
+def test_a_throttled_handler_sharing_the_default_queue_is_named_with_its_neighbours() -> None:
+    app = app_with_a_throttled_handler()
+    [warning] = throttled_queue_neighbours(app, routes_of(app, "h.throttled", "h.plain", "h.special"), "bridge-default")
+    assert warning.startswith("queue 'bridge-default': throttled handler(s) h.throttled share it with h.plain;"), warning
+    assert "queue of its own" in warning
+
+
+def test_a_throttled_handler_with_a_queue_of_its_own_is_not_warned_of() -> None:
+    app = app_with_a_throttled_handler()
+    assert throttled_queue_neighbours(app, routes_of(app, "h.alone", "h.plain", "h.special"), "bridge-default") == []

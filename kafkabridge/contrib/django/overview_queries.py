@@ -45,7 +45,7 @@ class Hourly:
 
 @dataclass(frozen=True)
 class Group:
-    """Unresolved failures that share a fingerprint (or, before fingerprints, a handler and exception class)."""
+    """Unresolved failures that share a fingerprint (handler, exception class and normalised message)."""
 
     handler: str
     exception_class: str
@@ -96,17 +96,11 @@ def status_totals(topics: Sequence[str] = ()) -> dict[str, int]:
     return {status: found.get(status, 0) for status in FailedMessage.Status.values}
 
 
-def has_fingerprints() -> bool:
-    """Whether this version of the model stores a fingerprint per row."""
-    return any(field.name == "fingerprint" for field in FailedMessage._meta.get_fields())
-
-
 def top_groups(topics: Sequence[str] = (), limit: int = TOP_GROUPS) -> list[Group]:
     """The largest groups of rows in status failed, largest first (two queries: the groups, then a sample each)."""
-    failed = rows(topics).filter(status=FailedMessage.Status.FAILED)
-    keys = ["fingerprint"] if has_fingerprints() else ["handler", "exception_class"]
+    failed = rows(topics).filter(status=FailedMessage.Status.FAILED).exclude(fingerprint="")
     groups = list(
-        failed.values(*keys)
+        failed.values("fingerprint")
         .annotate(count=Count("*"), first_seen=Min("first_failed_at"), last_seen=Max("last_failed_at"), sample=Max("pk"))
         .order_by("-count", "-last_seen")[:limit]
     )
@@ -114,12 +108,11 @@ def top_groups(topics: Sequence[str] = (), limit: int = TOP_GROUPS) -> list[Grou
         row["pk"]: row
         for row in FailedMessage.objects.filter(pk__in=[g["sample"] for g in groups]).values("pk", "handler", "exception_class", "exception_message")
     }
-    return [_group(group, samples[group["sample"]], keys, topics) for group in groups if group["sample"] in samples]
+    return [_group(group, samples[group["sample"]], topics) for group in groups if group["sample"] in samples]
 
 
-def _group(row: dict[str, Any], sample: dict[str, Any], keys: list[str], topics: Sequence[str]) -> Group:
-    filters = {key: row[key] for key in keys}
-    filters["status__exact"] = FailedMessage.Status.FAILED
+def _group(row: dict[str, Any], sample: dict[str, Any], topics: Sequence[str]) -> Group:
+    filters = {"fingerprint": row["fingerprint"], "status__exact": FailedMessage.Status.FAILED}
     if len(topics) == 1:
         filters["source_topic__exact"] = topics[0]
     return Group(

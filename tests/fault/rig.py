@@ -15,6 +15,9 @@ from tests.fault.app import journal as journal_module
 from tests.fault.checker import Figures, Run
 
 SETTINGS = "tests.fault.settings"
+LEAD = 60
+"""The producer stays at most this many messages ahead of the outcomes: a short stream (200 messages)
+is still being produced when its fault lands, however long the bridge takes to join its group."""
 
 
 class Rig:
@@ -86,7 +89,7 @@ class Rig:
 
     # -- the stream --------------------------------------------------------------------------------
 
-    def stream(self, topic: str, *, n: int, rate: float, max_attempts: int, lead: int = 200, bootstrap: str = support.KAFKA) -> Run:
+    def stream(self, topic: str, *, n: int, rate: float, max_attempts: int, lead: int = LEAD, bootstrap: str = support.KAFKA) -> Run:
         """Start producing ``n`` messages to ``topic`` (at most ``lead`` ahead of the outcomes) and watching commits."""
         self.run = Run(topic=topic, group=self.ns, journal=self.journal, n=n, rate=rate, lead=lead,
                        max_attempts=max_attempts, bootstrap=bootstrap)

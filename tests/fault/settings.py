@@ -20,4 +20,7 @@ KAFKABRIDGE = {
     # A scenario may lower it (KBFAULT_MAX_IN_FLIGHT) to have partitions held at the bound.
     "MAX_IN_FLIGHT": int(os.environ.get("KBFAULT_MAX_IN_FLIGHT", "150")),
     "SHUTDOWN_TIMEOUT": float(os.environ.get("KBFAULT_SHUTDOWN_TIMEOUT", "20")),
+    # A dead or frozen worker's message comes back after its lease: the run's time limit plus this grace
+    # (30 s by default). The fault handlers' runs take milliseconds; 5 s is ample on a busy machine.
+    "LEASE_GRACE": float(os.environ.get("KBFAULT_LEASE_GRACE", "5")),
 }

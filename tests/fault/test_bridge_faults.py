@@ -15,7 +15,7 @@ from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
-N = 400
+N = 200
 RATE = 100.0
 MID_STREAM = N // 6
 """Outcomes after which the fault lands: the producer is still going."""
@@ -113,7 +113,7 @@ def test_partitions_paused_at_the_in_flight_bound_that_move_away_and_back_are_co
     # Given a bridge whose partitions are all held at the in-flight bound (no worker runs yet)
     topic = rig.topic("fault")
     first = rig.start_bridge(topic, KBFAULT_MAX_IN_FLIGHT=str(BOUND), KBFAULT_SHUTDOWN_TIMEOUT="2")
-    run = rig.stream(topic, n=N, rate=RATE, max_attempts=plan.POLICY.max_attempts)
+    run = rig.stream(topic, n=N, rate=RATE, max_attempts=plan.POLICY.max_attempts, lead=N)  # nothing finishes yet
     support.wait_until(lambda: queued(rig.ns) >= 3 * BOUND, timeout=60, what="every partition at the in-flight bound")
 
     # When a second bridge joins (some of them move to it) and leaves again (they move back), and a worker starts

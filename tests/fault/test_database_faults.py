@@ -11,7 +11,7 @@ from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
-N = 400
+N = 200
 RATE = 100.0
 FAILED_SAVES = 5
 """Dead letters the worker failed to store before the database comes back."""

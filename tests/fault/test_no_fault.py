@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
-N = 400
+N = 200
 RATE = 100.0
 
 

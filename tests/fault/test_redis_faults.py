@@ -10,7 +10,7 @@ from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
-N = 400
+N = 200
 RATE = 100.0
 MID_STREAM = N // 6
 FREEZE = 10.0

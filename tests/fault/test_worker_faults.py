@@ -19,7 +19,7 @@ from tests.fault.app import plan
 from tests.fault.checker import Event, Run
 from tests.fault.rig import Rig
 
-N = 400
+N = 200
 RATE = 100.0
 VISIBILITY_TIMEOUT = 3600.0
 """The broker's visibility timeout in these tests (dashboard/settings.py default): recovery must not wait for it."""
@@ -168,7 +168,7 @@ def test_a_handler_killed_by_its_hard_time_limit_runs_again_and_is_dead_lettered
         assert len(runs_of(run, message_id)) == plan.HANG_MAX_CRASHES
 
 
-CRASH_N = 400
+CRASH_N = 200
 
 
 def test_a_message_that_kills_its_worker_is_dead_lettered_after_k_crashes(rig: Rig, report) -> None:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 import kafkabridge
 from kafkabridge import runtime
+from kafkabridge.contrib.django import overview_queries
 from kafkabridge.contrib.django.models import FailedMessage
 from kafkabridge.dead_letter.fingerprint import fingerprint
 from tests import support
@@ -113,6 +114,18 @@ def test_the_chart_and_its_table_show_each_topics_failures_per_hour(name: str, v
     assert rows[f"{hour - timedelta(hours=2):%Y-%m-%d %H:00}"] == ["0", "3"]
     assert rows[f"{hour:%Y-%m-%d %H:00}"] == ["0", "1"]
     assert sum(int(n) for cells in rows.values() for n in cells) == 9
+
+
+def test_topics_past_the_busiest_are_summed_into_one_line(name: str, database: None) -> None:
+    now = timezone.localtime()
+    topics = [f"{name}.a", f"{name}.b", f"{name}.c", f"{name}.d"]
+    for count, topic in zip((5, 4, 2, 1), topics):
+        add_rows(topic, count, at=now)
+
+    hourly = overview_queries.hourly_failures(now, topics=topics, top=2)
+
+    assert [(line.name, line.values[-1]) for line in hourly.series] == [(topics[0], 5), (topics[1], 4), ("other topics", 3)]
+    assert len(hourly.hours) == 24 and hourly.total == 12
 
 
 def test_top_groups_count_unresolved_failures_by_fingerprint_with_links_to_exactly_those_rows(name: str, viewer: Client) -> None:

@@ -110,3 +110,15 @@ def test_an_unfiltered_large_table_is_counted_from_the_planner_estimate_and_a_fi
 
     assert unfiltered == estimate and not any("COUNT(" in query["sql"] for query in queries.captured_queries)
     assert filtered == 1
+
+
+def test_the_filter_values_read_through_the_index_are_the_distinct_values(database: None) -> None:
+    from kafkabridge.contrib.django.filters import _loose_index_scan
+    from kafkabridge.contrib.django.models import FailedMessage
+
+    save_failure(f"{unique_name()}.values", 0, handler="tests.app.tasks.a_handler_of_this_test")
+
+    found = _loose_index_scan(FailedMessage._meta.db_table, "handler", "default", 10_000)
+
+    assert len(found) == len(set(found)) and set(found) == set(FailedMessage.objects.values_list("handler", flat=True))
+    assert "tests.app.tasks.a_handler_of_this_test" in found

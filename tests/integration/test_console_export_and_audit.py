@@ -122,3 +122,13 @@ def test_the_filter_values_read_through_the_index_are_the_distinct_values(databa
 
     assert len(found) == len(set(found)) and set(found) == set(FailedMessage.objects.values_list("handler", flat=True))
     assert "tests.app.tasks.a_handler_of_this_test" in found
+
+
+def test_search_results_keep_the_newest_first_order(database: None) -> None:
+    ns = unique_name()
+    rows = [save_failure(f"{ns}.search", offset, message=f"{ns} search target {offset}") for offset in range(3)]
+    viewer, _ = operator(f"{ns}-viewer")
+
+    listing = viewer.get(CHANGELIST, {"q": f"{ns} search target"})
+
+    assert [row.pk for row in listing.context["cl"].result_list] == [row.pk for row in reversed(rows)]

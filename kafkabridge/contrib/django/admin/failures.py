@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -25,6 +26,16 @@ LARGE_FIELDS = ("key", "value", "headers", "traceback", "history", "exception_me
 class FailureChangeList(ChangeList):
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[FailedMessage]:
         return super().get_queryset(request, exclude_parameters).defer(*LARGE_FIELDS)
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet[FailedMessage]) -> list[Any]:
+        """With a search, order by the times as expressions no index provides.
+
+        Otherwise PostgreSQL, expecting many matches, walks the last_failed_at index backwards and
+        filters row by row (0.5-1 s with 100,000 rows); this way it takes the few trigram matches and
+        sorts them (20 ms).
+        """
+        ordering = super().get_ordering(request, queryset)
+        return [_unindexed(field) for field in ordering] if self.query else ordering
 
 
 @admin.register(FailedMessage)
@@ -173,6 +184,14 @@ class FailedMessageAdmin(admin.ModelAdmin):
             )
         for row, error in report.errors:
             self.message_user(request, f"Could not replay {row}: {error!r}. It stays failed.", messages.ERROR)
+
+
+def _unindexed(field: Any) -> Any:
+    if not isinstance(field, str) or field.lstrip("-") not in ("last_failed_at", "first_failed_at"):
+        return field
+    name = field.lstrip("-")
+    expression = Coalesce(name, name)
+    return expression.desc() if field.startswith("-") else expression.asc()
 
 
 def _can(request: HttpRequest) -> dict[str, bool]:

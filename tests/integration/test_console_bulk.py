@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
+import pytest
 from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
 
+from kafkabridge.contrib.django.conf import console_settings
 from kafkabridge.contrib.django.models import BulkJob, FailedMessage
 from tests import support
 from tests.app import recorder
@@ -118,6 +122,9 @@ def test_a_job_whose_runner_died_is_taken_over_from_its_cursor_by_its_progress_p
 
 
 def _qs(query: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
     return urlencode(query)
+
+
+def test_an_unknown_console_setting_is_refused_with_the_known_ones() -> None:
+    with override_settings(KAFKABRIDGE_CONSOLE={"BULK_CAPS": 5}), pytest.raises(ImproperlyConfigured, match="BULK_CAPS.*BULK_CAP"):
+        console_settings()

@@ -42,6 +42,19 @@ def test_an_operator_logs_in_through_the_form_and_a_wrong_password_is_refused(
     page.close()
 
 
+def test_the_server_runs_as_deployed_static_files_from_whitenoise_and_no_debug_pages(browser: Browser, console: Console) -> None:
+    page = browser.new_page(base_url=console.url)
+    page.goto("/admin/login/")
+    expect(page.locator("#header")).to_have_css("background-color", re.compile(r"rgb\(\d+, \d+, \d+\)"))  # styled
+
+    stylesheet = page.request.get("/static/admin/css/base.css", headers={"Accept-Encoding": "gzip"})
+    assert stylesheet.ok and stylesheet.headers.get("content-encoding") == "gzip"  # collectstatic's copy, by WhiteNoise
+    assert "max-age" in stylesheet.headers.get("cache-control", "")
+    missing = page.request.get("/no-such-page/")
+    assert missing.status == 404 and "URLconf" not in missing.text()  # DEBUG is off: no technical 404 page
+    page.close()
+
+
 def test_the_overview_shows_failures_per_hour_the_top_groups_and_the_live_bridge(
     operator_page: Page, console: Console, screenshots: Path
 ) -> None:

@@ -66,7 +66,7 @@ def _forget(ns: str, kafka_admin: AdminClient) -> None:
     rows.delete()
     User.objects.filter(username__startswith=f"{ns}-").delete()
     client = recorder.client()
-    keys = list(client.scan_iter(f"{ns}:*"))
+    keys = list(client.scan_iter(f"{ns}:*", count=1000))
     if keys:
         client.delete(*keys)
     kafka_admin.delete_topics([f"{ns}.{name}" for name in console_rig.SHOP])

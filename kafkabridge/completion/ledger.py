@@ -21,7 +21,9 @@ data) loses no message: the bridge still holds every unfinished one and dispatch
 
 What it costs: a batch the bridge dispatches is one range per partition (one script call per
 partition, whatever the batch size); a worker makes one script call before a run (``begin``), and
-hands final outcomes to :class:`~kafkabridge.worker.outcomes.Outcomes`, which writes them with its next ``begin`` (or in a batch).
+hands final outcomes to :class:`~kafkabridge.worker.outcomes.Outcomes`, which has its next ``begin``
+record them in the same call (or writes them in a batch). A ``begin`` that carries outcomes of other
+partitions touches their keys too: the one script call that is not confined to one Cluster slot.
 """
 
 from __future__ import annotations
@@ -99,11 +101,15 @@ class CompletionLedger:
     def begin(self, message: MessageId, token: str, *, lease_seconds: float, finished: Iterable[MessageId] = ()) -> Begin:
         """Claim a run of ``message`` for dispatch ``token``; a lease of ``lease_seconds`` keeps it alive.
 
-        ``finished``: outcomes to record first, in the same round trip (see :meth:`finish`)."""
+        ``finished``: final outcomes to record first (see :meth:`finish`), in the same script call."""
         k = self.keys(message.topic, message.partition)
         keys = [k["floor"], k["done"], k["claims"], k["running"], k["crashes"], k["attempts"], k["lease"]]
-        call = (self._begin, keys, [message.offset, token, _ms(lease_seconds), self._idle_ms])
-        verdict, attempts, crashes, wait_ms = self._call_all([*self._finish_calls(finished), call])[-1]
+        args: list[Any] = [message.offset, token, _ms(lease_seconds), self._idle_ms, 0]
+        for (topic, partition), offsets in _by_partition(finished).items():
+            keys += self._finish_keys(topic, partition)
+            args += [len(offsets), *offsets]
+            args[4] += 1
+        verdict, attempts, crashes, wait_ms = self._begin(keys, args)
         return Begin(verdict=_text(verdict), attempts_used=int(attempts), crashes=int(crashes), wait=int(wait_ms) / 1000)  # type: ignore[arg-type]
 
     def retry_scheduled(self, message: MessageId, token: str, *, attempts: int, lease_seconds: float) -> bool:
@@ -115,17 +121,14 @@ class CompletionLedger:
 
     def finish(self, messages: Iterable[MessageId]) -> None:
         """These messages reached their final outcome; one script call per partition, in one round trip."""
-        self._call_all(self._finish_calls(messages))
+        self._call_all([
+            (self._finish, self._finish_keys(topic, partition), [self._idle_ms, *offsets])
+            for (topic, partition), offsets in _by_partition(messages).items()
+        ])
 
-    def _finish_calls(self, messages: Iterable[MessageId]) -> list[_Call]:
-        by_partition: dict[PartitionKey, list[int]] = {}
-        for message in messages:
-            by_partition.setdefault((message.topic, message.partition), []).append(message.offset)
-        calls = []
-        for (topic, partition), offsets in by_partition.items():
-            k = self.keys(topic, partition)
-            calls.append((self._finish, [k["floor"], k["done"], k["running"], k["crashes"], k["attempts"], k["lease"]], [self._idle_ms, *offsets]))
-        return calls
+    def _finish_keys(self, topic: str, partition: int) -> list[str]:
+        k = self.keys(topic, partition)
+        return [k["floor"], k["done"], k["running"], k["crashes"], k["attempts"], k["lease"]]
 
     # -- bridge side ---------------------------------------------------------------------------
 
@@ -195,6 +198,13 @@ class CompletionLedger:
             elif isinstance(reply, Exception):
                 raise reply
         return replies
+
+
+def _by_partition(messages: Iterable[MessageId]) -> dict[PartitionKey, list[int]]:
+    by_partition: dict[PartitionKey, list[int]] = {}
+    for message in messages:
+        by_partition.setdefault((message.topic, message.partition), []).append(message.offset)
+    return by_partition
 
 
 def contiguous_ranges(offsets: Iterable[int]) -> list[tuple[int, int]]:

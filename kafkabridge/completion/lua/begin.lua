@@ -11,12 +11,32 @@
 -- ARGV[2] token     the dispatch token the task carries
 -- ARGV[3] lease_ms  how long this run may take before the bridge may think it lost
 -- ARGV[4] idle_ms   keys expire after this long without a write
+-- ARGV[5] groups    how many groups of final outcomes ride along (the worker's earlier runs), each
+--                   then given as a count and its offsets in ARGV, and as six keys after KEYS[7]
+--                   (floor, done, running, crashes, attempts, lease of its partition): recorded
+--                   first, exactly as finish.lua does, in the same call
 --
 -- Returns {verdict, attempts_used, crashes, wait_ms}; verdict is
 --   "run"         run the handler (attempts_used: spent by earlier runs; crashes: runs that never ended)
 --   "done"        final already: this copy is a duplicate
 --   "superseded"  the bridge dispatched the message again; this copy stands down
 --   "busy"        a run of an older dispatch may still be going; ask again in wait_ms
+local function finish(k, first, last)
+  local floor = tonumber(redis.call('GET', KEYS[k]) or '-1')
+  for i = first, last do
+    local offset = ARGV[i]
+    if tonumber(offset) >= floor then redis.call('ZADD', KEYS[k + 1], offset, offset) end
+    for j = k + 2, k + 5 do redis.call('HDEL', KEYS[j], offset) end
+  end
+  redis.call('PEXPIRE', KEYS[k + 1], ARGV[4])
+end
+local at = 6
+for group = 1, tonumber(ARGV[5] or '0') do
+  local count = tonumber(ARGV[at])
+  finish(8 + (group - 1) * 6, at + 1, at + count)
+  at = at + count + 1
+end
+
 local offset = ARGV[1]
 local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(offset) < floor or redis.call('ZSCORE', KEYS[2], offset) then

@@ -34,7 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs per measurement (default 3, quick 2)")
     parser.add_argument("--out", type=Path, default=DOCS, help="where benchmarks.{json,png,md} go")
     parser.add_argument("--from-json", type=Path, help="rewrite the report from a saved benchmarks.json; measure nothing")
+    parser.add_argument("--completion", action="store_true",
+                        help="only completion tracking vs commit-after-publish, ratios printed (bench/completion.py)")
     options = parser.parse_args(argv)
+    if options.completion:
+        from . import completion
+
+        return completion.main([*(["--quick"] if options.quick else []), "--runs", str(options.runs or 3)])
     if options.from_json:
         return rewrite_report(options.from_json, options.out)
     try:
@@ -104,7 +110,7 @@ def measure(options: argparse.Namespace) -> int:
                 progress.write(f"run {run + 1}: {name}: {samples[name][-1]:,.0f} msg/s")
                 progress.update()
             ledger_us.append(_retrying(lambda: scenarios.ledger_round_trips(sizes["ledger_calls"]), f"run {run + 1}: ledger calls", retried))
-            progress.write(f"run {run + 1}: ledger begin + finish from one client: {ledger_us[-1]:.0f} µs per message")
+            progress.write(f"run {run + 1}: ledger begin, carrying the previous outcome, from one client: {ledger_us[-1]:.0f} µs per message")
             check_ms.append(_retrying(lambda: scenarios.ledger_check(MAX_IN_FLIGHT), f"run {run + 1}: ledger check", retried))
             progress.write(f"run {run + 1}: ledger check, {MAX_IN_FLIGHT:,} in flight on each of {harness.PARTITIONS} "
                            f"partitions: {check_ms[-1]:.1f} ms")

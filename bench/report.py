@@ -167,7 +167,7 @@ def markdown(results: dict[str, Any], command: str, plot_name: str) -> str:
         "(offsets committed once the broker confirmed the publish; the line earlier reports measured). Nobody "
         "drains the queue.",
         "- **Bridge, completion tracking**: the same with `commit_after=\"completion\"`: each published batch is "
-        "claimed in the completion ledger (one Redis pipeline) before it is published, and stays in flight. Nothing "
+        "claimed in the completion ledger (one range of offsets per partition, one round trip) before it is published, and stays in flight. Nothing "
         "finishes (nobody drains the queue), so `max_in_flight` is set above the message count and never holds a "
         "partition, and the periodic ledger check is put off past the run: it reads every message in flight, which "
         "here would grow to the whole run, far beyond the default bound (1,000 per partition). The check is "
@@ -177,7 +177,7 @@ def markdown(results: dict[str, Any], command: str, plot_name: str) -> str:
         "ledger tracks (envelope decoding, hooks, retry wrapper, `acks_late`).",
         "- **Handler path, completion tracked**: the same tasks published as a completion-mode bridge publishes "
         "them (claimed in the ledger per batch of 1,000, delivery state with group and token): each run also "
-        "calls the ledger's `begin` before the handler and `finish` after (one Lua script call each).",
+        "calls the ledger's `begin` before the handler (one Lua script call, which also records the outcomes of the process's earlier runs; the last ones are written in a batch).",
         "- Latency: a bridge process and a worker (each pool in turn, each `COMMIT_AFTER` mode); a burst measures "
         "the end-to-end capacity, then the producer sends at a fixed rate (half the capacity of the mode measured "
         "first in that run) for a fixed time. Kafka → commit: when the bridge's commit callback reported an "
@@ -223,7 +223,7 @@ def _completion_costs(costs: dict[str, Any] | None) -> list[str]:
     if costs.get("ledger_us_per_message"):
         us = _summary(costs["ledger_us_per_message"])
         lines.append(
-            f"A worker's ledger calls per message (`begin` + `finish`, from one client in a loop): "
+            f"A worker's ledger calls per message (`begin` carrying the previous outcome, from one client in a loop): "
             f"{us.median:.0f} µs (per run {_runs(us.runs, '{:.0f}')})."
         )
     return lines

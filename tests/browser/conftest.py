@@ -55,12 +55,13 @@ def console(services: None, django_db_setup: None, django_db_blocker: object, ka
 
 
 def _forget(ns: str, kafka_admin: AdminClient) -> None:
-    """The run's rows, users, topics and Redis keys go; the test database and services are shared."""
+    """The run's rows, bulk jobs, users (and their admin log), topics and Redis keys go: the database and services are shared."""
     from django.contrib.auth.models import User
 
-    from kafkabridge.contrib.django.models import FailedMessage
+    from kafkabridge.contrib.django.models import BulkJob, FailedMessage
     from tests.app import recorder
 
+    BulkJob.objects.filter(query__contains=f"{ns}.").delete()
     rows = FailedMessage.objects.filter(source_topic__startswith=f"{ns}.")
     rows.exclude(corrected_from=None).delete()
     rows.delete()

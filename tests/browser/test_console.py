@@ -114,6 +114,11 @@ def test_requeue_on_the_failure_page_reruns_the_handler_and_the_failure_becomes_
     assert recorder.handled_counts(console.ns)[str(row.to_message().id)] == 1
     assert LogEntry.objects.filter(user=row.requeued_by, object_id=str(row.pk), change_message__contains="Requeued").count() == 1
 
+    page.goto(pages.CHANGELIST)
+    page.locator("#kb-actions-link").click()  # the audit: who did what
+    page.goto(f"{page.url}?user={operators['operator'].username}")  # one operator's (the database is shared)
+    expect(page.locator("#kb-actions tbody tr").filter(has_text=str(row))).to_contain_text("Requeued")
+
 
 def test_bulk_requeue_of_a_filtered_failure_group_of_200_shows_its_progress_until_done(
     operator_page: Page, console: Console, screenshots: Path, database: None

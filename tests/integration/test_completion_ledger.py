@@ -24,7 +24,7 @@ def client(services: None) -> redis.Redis:
 @pytest.fixture
 def ledger(client: redis.Redis, ns: str) -> Iterator[CompletionLedger]:
     yield CompletionLedger(client, group="g", prefix=f"{ns}:completion")
-    for key in client.scan_iter(f"{ns}:completion:*"):
+    for key in client.scan_iter(f"{ns}:completion:*", count=1000):
         client.delete(key)
 
 

@@ -27,7 +27,7 @@ COMPLETION_TIMEOUT = 60.0
 def ledger(services: None, ns: str) -> Iterator[CompletionLedger]:
     client = redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2"))
     yield CompletionLedger(client, group="g", prefix=f"{ns}:completion")
-    for key in client.scan_iter(f"{ns}:completion:*"):
+    for key in client.scan_iter(f"{ns}:completion:*", count=1000):
         client.delete(key)
 
 

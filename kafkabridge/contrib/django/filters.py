@@ -65,6 +65,8 @@ class IndexedValuesFilter(admin.AllValuesFieldListFilter):
 
     MAX_VALUES = 500
     """Values listed at most (the filter's sidebar is no place for more; search finds the rest)."""
+    template = "kafkabridge_failures/long_filter.html"
+    """More than 15 values scroll in a box rather than making the page thousands of pixels tall."""
 
     def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
         super().__init__(field, request, params, model, model_admin, field_path)

@@ -7,7 +7,7 @@ from django.contrib.admin.models import LogEntry
 from kafkabridge.contrib.django.models import FailedMessage
 from tests import support
 from tests.app import recorder
-from tests.integration.test_console_support import unique_name, attempt, operator, post, save_failure, status, url
+from tests.integration.test_console_support import CHANGELIST, attempt, operator, post, save_failure, status, unique_name, url
 
 
 def test_the_requeue_button_reruns_the_handler_and_the_row_turns_resolved_and_a_second_click_does_nothing(
@@ -92,3 +92,18 @@ def test_every_attempt_is_kept_once_and_a_failure_after_a_requeue_adds_to_the_sa
     page = viewer.get(url("change", row.pk)).content.decode()
     table = page[page.index('id="kb-attempts"'):page.index("</table>", page.index('id="kb-attempts"'))]
     assert table.count("<tr><td>") == 5 and "worker-b" in table and "still down (2)" in table and "0.250 s" in table
+
+
+def test_ticked_rows_are_discarded_by_the_list_action_only_with_the_discard_permission(database: None) -> None:
+    ns = unique_name()
+    rows = [save_failure(f"{ns}.page", offset) for offset in range(2)]
+    action = {"action": "discard_selected", "_selected_action": [row.pk for row in rows]}
+    requeuer, _ = operator(f"{ns}-op", "requeue")
+    admin, user = operator(f"{ns}-admin", "discard")
+
+    post(requeuer, CHANGELIST, action)
+    assert [status(row) for row in rows] == ["failed", "failed"]
+    post(admin, CHANGELIST, action)
+
+    assert [status(row) for row in rows] == ["discarded", "discarded"]
+    assert LogEntry.objects.filter(user=user, change_message="Discarded").count() == 2

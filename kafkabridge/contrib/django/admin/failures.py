@@ -45,7 +45,7 @@ class FailedMessageAdmin(admin.ModelAdmin):
                    ("exception_class", IndexedValuesFilter), FailureGroupFilter, "last_failed_at")
     search_fields = ("key_text", "exception_message", "exception_class", "reason")
     # No date_hierarchy: its SELECT DISTINCT date_trunc(...) reads the whole table; the date filter does the job.
-    actions = ["requeue_selected", "replay_selected"]
+    actions = ["requeue_selected", "resolve_selected", "discard_selected", "replay_selected"]
     show_full_result_count = False
     list_per_page = 50  # rendering a row costs about a millisecond of CPU: 50 keep the page well under its budget
     paginator = EstimatedCountPaginator
@@ -160,6 +160,17 @@ class FailedMessageAdmin(admin.ModelAdmin):
     @admin.action(description="Requeue selected failed messages", permissions=["requeue"])
     def requeue_selected(self, request: HttpRequest, queryset: QuerySet[FailedMessage]) -> None:
         feedback.requeued(request, services.requeue(queryset.values_list("pk", flat=True), actor=request.user))
+
+    @admin.action(description="Resolve selected failed messages (without running them)", permissions=["requeue"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[FailedMessage]) -> None:
+        feedback.closed(request, services.resolve(queryset.values_list("pk", flat=True), actor=request.user), "Resolved")
+
+    def has_discard_permission(self, request: HttpRequest) -> bool:
+        return perms.allowed(request.user, "discard")
+
+    @admin.action(description="Discard selected failed messages", permissions=["discard"])
+    def discard_selected(self, request: HttpRequest, queryset: QuerySet[FailedMessage]) -> None:
+        feedback.closed(request, services.discard(queryset.values_list("pk", flat=True), actor=request.user), "Discarded")
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return perms.allowed(request.user, "replay")

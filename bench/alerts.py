@@ -71,13 +71,15 @@ def _alerts_redis():  # type: ignore[no-untyped-def]
 def recorded_events(ns: str) -> int:
     """Events the run's alert groups counted (tests.settings groups under ``{ns}:alerts``)."""
     client = _alerts_redis()
-    return sum(int(client.hget(key, "count") or 0) for key in client.scan_iter(f"{ns}:alerts:g:*"))
+    return sum(int(client.hget(key, "count") or 0) for key in client.scan_iter(f"{ns}:alerts:g:*", count=1000))
 
 
 def forget_groups(ns: str) -> None:
+    """Every key of the run's namespace in the tests' Redis: alert groups and members, the test handler's attempts."""
     client = _alerts_redis()
-    for key in client.scan_iter(f"{ns}:alerts:*"):
-        client.delete(key)
+    keys = list(client.scan_iter(f"{ns}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start:start + 1000])
 
 
 def dropped_events(log: str) -> int:

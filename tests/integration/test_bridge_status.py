@@ -128,5 +128,5 @@ def test_the_bridge_reports_losing_the_completion_ledgers_redis_once_and_regaini
     kafka.clock.advance(1.0)
     bridge.run_once()
     assert seen.events == [("error", "redis"), ("restored", "redis")]
-    for key in up._redis.scan_iter(f"{ns}:completion:*"):
+    for key in up._redis.scan_iter(f"{ns}:completion:*", count=1000):
         up._redis.delete(key)

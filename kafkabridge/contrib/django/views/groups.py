@@ -40,6 +40,7 @@ def groups(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
     for group in found:
         sample = samples[group["sample"]]
         group["handler"] = sample.handler
+        group["handler_name"] = sample.handler.rsplit(".", 1)[-1]  # the full name is its tooltip, as in the change list
         group["exception"] = sample.exception_class.rsplit(".", 1)[-1] or "—"
         group["message"] = sample.exception_message or sample.reason
         narrowed = {"fingerprint": group["fingerprint"], **({"source_topic__exact": topic} if topic else {})}

@@ -111,22 +111,24 @@ def measure(runs: int, quick: bool) -> int:
     added = [(c["p50_ms"] - p["p50_ms"], c["p99_ms"] - p["p99_ms"]) for p, c in latency]
     print(f"  end-to-end latency added (handler start, prefork): p50 {statistics.median(a for a, _ in added):+.1f} ms, "
           f"p99 {statistics.median(b for _, b in added):+.1f} ms (per run {', '.join(f'{a:+.1f}/{b:+.1f}' for a, b in added)})")
-    sync = statistics.median(c["begin_finish_us"] for c in worker_calls)
-    batched = statistics.median(c["begin_batched_us"] for c in worker_calls)
-    print(f"  worker ledger cost per message: begin + batched outcome {batched:.0f} µs, begin + synchronous finish "
-          f"{sync:.0f} µs: ratio {batched / sync:.2f}")
+    _compared("worker ledger cost per message", worker_calls, ("begin carrying the previous outcome", "begin_batched_us"),
+              ("begin + synchronous finish", "begin_finish_us"), "µs")
     shares = [run["claim_seconds"] / run["seconds"] for run in claimed if run["seconds"]]
     if shares:
         print(f"  bridge time spent in claims (completion mode): {statistics.median(shares):.1%} "
               f"({', '.join(f'{share:.1%}' for share in shares)})")
-    ranged = statistics.median(c["range_ms"] for c in claims)
-    each = statistics.median(c["each_ms"] for c in claims)
-    print(f"  bridge claim of a {sizes['claim_batch']}-message batch: one range {ranged:.2f} ms, offset by offset "
-          f"{each:.2f} ms: ratio {ranged / each:.2f}")
+    _compared(f"bridge claim of a {sizes['claim_batch']}-message batch on 3 partitions", claims, ("as ranges", "range_ms"),
+              ("offset by offset", "each_ms"), "ms")
     for attempts, (plain, with_history) in history.items():
         print(f"  retry message after {attempts} failed attempt(s): {plain:,} bytes without history, {with_history:,} with "
               f"(+{with_history - plain:,} bytes, ratio {with_history / plain:.2f})")
     return 0
+
+
+def _compared(what: str, runs: list[dict[str, float]], new: tuple[str, str], old: tuple[str, str], unit: str) -> None:
+    """Prints the medians of two per-run figures and their ratio (new / old)."""
+    values = [statistics.median(run[key] for run in runs) for _, key in (new, old)]
+    print(f"  {what}: {new[0]} {values[0]:.2f} {unit}, {old[0]} {values[1]:.2f} {unit}: ratio {values[0] / values[1]:.2f}")
 
 
 def ledger_calls(count: int) -> dict[str, float]:

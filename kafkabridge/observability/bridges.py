@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 if TYPE_CHECKING:
     from ..settings import BridgeSettings as Settings
@@ -229,7 +231,9 @@ def live_bridges(settings: Settings | None = None) -> list[BridgeStatus]:
 
 @cache
 def _board(url: str) -> BridgeBoard:
-    return BridgeBoard(redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT))
+    # one retry at most, no backoff: a page listing bridges says "Redis is down" within seconds, not after redis-py's backoff
+    client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT, retry=Retry(NoBackoff(), 1))
+    return BridgeBoard(client)
 
 
 def _celery_broker_url(settings: Settings) -> str:

@@ -104,7 +104,11 @@ def test_the_bridge_reports_losing_the_completion_ledgers_redis_once_and_regaini
         def on_service_restored(self, service: str) -> None:
             self.events.append(("restored", service))
 
-    down = CompletionLedger(redis.Redis(port=1, socket_connect_timeout=0.2), group="g", prefix=f"{ns}:completion")
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    unreachable = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))  # fail fast, no retries
+    down = CompletionLedger(unreachable, group="g", prefix=f"{ns}:completion")
     up = CompletionLedger(redis.Redis.from_url(os.environ.get("KBTEST_REDIS_URL", "redis://127.0.0.1:6379/2")), group="g",
                           prefix=f"{ns}:completion")
     tracking = CompletionTracking(up, timeouts={"orders": 60.0})

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from .completion import Progress
-    from .observability.bridges import BridgeStatus
     from .dead_letter import DeadLetterRecord
     from .message import Message, MessageId
+    from .observability.bridges import BridgeStatus
 
 logger = logging.getLogger(__name__)
 

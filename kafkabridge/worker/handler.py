@@ -42,9 +42,13 @@ HandlerFunction = Callable[[Message], Any]
 
 DEFAULT_TIME_LIMIT = 300.0
 """Seconds one handler run may take before the worker kills it (Celery hard time limit)."""
-SOFT_TIME_LIMIT_FRACTION = 0.9
-"""The handler gets ``SoftTimeLimitExceeded`` at this fraction of its time limit. It is retried like any
-error; the hard limit, where Celery acknowledges and drops the task, stays a backstop."""
+FAILURE_PATH_ROOM = 0.1
+"""Of the time limit, the share left after the soft limit for the failure path (scheduling the retry, or
+storing the dead letter): the handler gets ``SoftTimeLimitExceeded`` before, which is retried like any
+error; the hard limit, where Celery kills the run and the lease brings the message back, stays a backstop."""
+MIN_FAILURE_PATH_SECONDS = 1.0
+"""At least this long (or half a limit shorter than two seconds): a slow database write of the dead letter
+must not meet the hard limit and turn a failed attempt into a killed run, which runs it again."""
 
 DEFAULT_MAX_CRASHES = 3
 """Runs that killed their worker process (os._exit, OOM kill, segfault) before a message is dead-lettered."""
@@ -233,6 +237,12 @@ def keeping_the_message(what: object) -> Iterator[None]:
         raise Reject(rejected.reason, requeue=True) from rejected
 
 
+def soft_limit(time_limit: float) -> float:
+    """When the handler is interrupted: early enough that its failure path finishes before the hard limit."""
+    room = min(max(time_limit * FAILURE_PATH_ROOM, MIN_FAILURE_PATH_SECONDS), time_limit / 2)
+    return time_limit - room
+
+
 def kafka_handler(
     topic: str,
     *,
@@ -276,7 +286,7 @@ def kafka_handler(
             completion_timeout=completion_timeout,
         ))
         runtime.install_worker_checks()
-        soft_time_limit = None if time_limit is None else time_limit * SOFT_TIME_LIMIT_FRACTION
+        soft_time_limit = None if time_limit is None else soft_limit(time_limit)
         return shared_task(  # type: ignore[no-any-return]
             base=HandlerTask, bind=True, name=task_name, time_limit=time_limit, soft_time_limit=soft_time_limit,
             kafka_retry_policy=policy, kafka_function=staticmethod(function), kafka_max_crashes=max_crashes,

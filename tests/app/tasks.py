@@ -74,7 +74,7 @@ def too_slow(message: Message) -> None:
     recorder.record_attempt(message)
     import time
 
-    time.sleep(10)  # past the soft limit (1.8 s): SoftTimeLimitExceeded is raised in here
+    time.sleep(10)  # past the soft limit (1 s): SoftTimeLimitExceeded is raised in here
 
 
 @kafka_handler(topic("validated"), retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5))

@@ -106,7 +106,7 @@ SLOW_RATE = 50.0
 
 
 def test_handlers_slower_than_their_soft_time_limit_are_retried_or_dead_lettered(rig: Rig, report) -> None:
-    # Given a handler with a 2 s time limit (soft limit at 1.8 s) that outlasts it on some messages:
+    # Given a handler with a 2 s time limit (soft limit at 1 s) that outlasts it on some messages:
     # on their first run, or on every run
     topic = rig.topic("slow")
     rig.start_worker(concurrency=4)
@@ -120,7 +120,7 @@ def test_handlers_slower_than_their_soft_time_limit_are_retried_or_dead_lettered
     ids = run.producing.ids()
     figures.recovery_s = run.span(m for m in ids if plan.slowness(m))
     report(10, "Handlers slower than their time limit are retried, and dead-lettered when always too slow",
-           "soft time limit (1.8 s) on the first run / on every run", figures)
+           "soft time limit (1 s) on the first run / on every run", figures)
     figures.assert_sound(duplicates=0)
     assert outcomes_by_kind(run, ids, plan.slowness) == {"": {"ok"}, "once": {"ok"}, "always": {"dead"}}
 

@@ -5,7 +5,7 @@ from celery import Task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 
 from kafkabridge import HandlerTask
-from kafkabridge.worker.handler import keeping_the_message
+from kafkabridge.worker.handler import keeping_the_message, soft_limit
 from tests.app.tasks import FLAKY_POLICY, fails_twice_then_succeeds, record
 from tests.support import ROOT
 
@@ -39,3 +39,8 @@ def test_a_retry_that_cannot_be_scheduled_rejects_the_task_with_requeue_instead_
         assert rejected.value.requeue is True
     with pytest.raises(Retry), keeping_the_message("orders/0@1"):  # a scheduled retry goes through untouched
         raise Retry()
+
+
+@pytest.mark.parametrize(("time_limit", "soft"), [(300.0, 270.0), (10.0, 9.0), (5.0, 4.0), (2.0, 1.0), (1.0, 0.5)])
+def test_the_soft_limit_leaves_the_failure_path_a_tenth_of_the_limit_and_at_least_a_second(time_limit: float, soft: float) -> None:
+    assert soft_limit(time_limit) == pytest.approx(soft)

@@ -22,7 +22,7 @@ import hashlib
 from kafkabridge import RetryPolicy
 
 TIME_LIMIT = 5.0
-"""Seconds one run of the ``fault`` and ``crash`` handlers may take (soft limit at 90%)."""
+"""Seconds one run of the ``fault`` and ``crash`` handlers may take (soft limit at 4 s, a second before it)."""
 COMPLETION_TIMEOUT = 15.0
 """Seconds a published message may wait to start before the bridge dispatches it again."""
 POLICY = RetryPolicy(max_attempts=3, base_delay=0.3, max_delay=1.5, jitter=0.2)
@@ -34,7 +34,7 @@ WORK = 0.002
 LONG_WORK = 1.5
 
 SLOW_TIME_LIMIT = 2.0
-"""The ``slow`` handler's hard limit; its soft limit (SoftTimeLimitExceeded) comes at 1.8 s."""
+"""The ``slow`` handler's hard limit; its soft limit (SoftTimeLimitExceeded) comes at 1 s, a second before it."""
 SLOW_COMPLETION_TIMEOUT = 15.0
 SLOW_POLICY = RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=0.5, jitter=0.2)
 SLOW_SLEEP = 4.0

@@ -220,12 +220,9 @@ def reporter_for(settings: Settings, broker_url: str) -> StatusReporter:
     return StatusReporter(board, group=settings.group_id, interval=settings.status_interval)
 
 
-def live_bridges(settings: Settings | None = None) -> list[BridgeStatus]:
-    """The bridges running now (``settings``: this process's when None). Raises ``redis.RedisError`` when Redis is down."""
-    if settings is None:
-        from .. import runtime
-
-        settings = runtime.current().settings
+def live_bridges(settings: Settings) -> list[BridgeStatus]:
+    """The bridges running now, on the Redis ``settings`` name (``kafkabridge.runtime.current().settings``
+    in a configured process). Raises ``redis.RedisError`` when Redis is down."""
     return board_for(settings).read()
 
 

@@ -13,7 +13,8 @@ from bench.ratelimit_surge import surge
 
 RATE, BURST = 20.0, 20.0
 JITTER = 0.15
-"""Handler starts are a worker's pick-up after the bridge's grant: a window of starts may catch a few more than the
+"""Handler starts are a worker's pick-up after the bridge's grant, and the bridge's publications are timed at the
+broker's confirmation: a one-second window of either may catch up to this many seconds more of the rate than the
 bridge granted in any one second (the grants themselves are held to the cap exactly)."""
 
 
@@ -23,7 +24,9 @@ def test_during_a_surge_of_five_times_the_rate_the_peak_per_second_stays_at_rate
     steady = run.per_second(8)[2:]
     print(f"\nintake limit: sent {run.sent} at {5 * RATE:.0f}/s, {len(run.starts)} started, peak {run.peak}/s "
           f"(cap {run.cap:.0f}/s; the bridge's peak {run.published_peak}/s), per second {run.per_second(8)}")
-    # the bridge's side is timed at the broker's confirmations, a few ms after each grant: a message or two of slack
-    assert run.published_peak <= run.cap + 2, f"the bridge handed on {run.published_peak} messages in one second; cap {run.cap:.0f}"
+    # the bridge's side is timed at the broker's confirmations, after each grant: the first batch (the burst) also
+    # waits for the bridge's first connection to the broker, so a window may catch up to JITTER s more of the rate
+    assert run.published_peak <= run.cap + max(2, round(RATE * JITTER)), (
+        f"the bridge handed on {run.published_peak} messages in one second; cap {run.cap:.0f}")
     assert run.peak <= run.cap * (1 + JITTER), f"peak {run.peak}/s above rate + burst = {run.cap:.0f}/s: {run.per_second(8)}"
     assert sum(steady) >= 0.9 * RATE * len(steady), f"the limit let fewer through than its rate: {steady}"

@@ -17,6 +17,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 
 from celery import signals
@@ -93,12 +94,9 @@ class Outcomes:
             with self._lock:
                 while not self._count:
                     self._wake.wait()
-            self._sleep(self._interval)  # let the batch form
+            time.sleep(self._interval)  # let the batch form
             if not self.flush():
-                self._sleep(RETRY_INTERVAL)
-
-    def _sleep(self, seconds: float) -> None:
-        threading.Event().wait(seconds)
+                time.sleep(RETRY_INTERVAL)
 
     def _drop_oldest(self) -> None:
         ledger, messages = next((item for item in self._pending.items() if item[1]))
@@ -124,7 +122,6 @@ def flush_outcomes(**_: object) -> None:
     """Write this process's buffered outcomes before it stops."""
     if _outcomes is not None and _outcomes[0] == os.getpid():
         _outcomes[1].flush()
-
 
 
 def _flush_at_exit() -> None:

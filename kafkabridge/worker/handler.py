@@ -108,7 +108,7 @@ class HandlerTask(Task):
         countdown = bounded(wait, countdown_room(self.app, self.time_limit))
         tracking.waiting(message.attempt - 1, countdown)  # alive, and no attempt spent
         logger.debug("%s waits %.2fs for a token of %s's rate limit", message.id, countdown, self.name)
-        runtime.current().hooks.emit("on_rate_limited", message, self.name, countdown)
+        hooks.emit("on_rate_limited", message, self.name, countdown)
         self._retry_later(countdown, delivery.waited())
 
     def _handle(self, message: Message, delivery: Delivery, tracking: Tracking) -> None:

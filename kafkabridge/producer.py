@@ -6,11 +6,14 @@
     producer.send("orders", {"id": 42}, key="42").on_success(lambda sent: ...).on_failure(lambda error: ...)
     sent = producer.send("orders", b"raw bytes", key="43").result(timeout=10)
 
-**The poll thread.** Each producer owns one daemon thread, ``kafkabridge-producer-poll``, that serves
-librdkafka's delivery reports and runs every ``on_success``/``on_failure`` callback, including one
-registered after its result completed. Callbacks therefore never run on the thread that called
-``send``, never two at once for one producer, and must not block for long (they hold up the
-delivery reports behind them). A callback that raises is logged and the others still run.
+**The poll thread.** Each producer owns one daemon thread, ``kafkabridge-producer-poll``, that decides
+the results of librdkafka's delivery reports and runs every ``on_success``/``on_failure`` callback,
+including one registered after its result completed. While records are being sent, ``send`` itself
+collects the delivery reports that are ready (as confluent-kafka's own examples call ``poll(0)``), and
+the poll thread serves them in batches: one thread switch per batch, not one per record (a callback
+runs at most ``SENDING_WINDOW`` after its report while sends go on). Callbacks never run on the
+thread that called ``send``, never two at once for one producer, and must not block for long (they
+hold up the delivery reports behind them). A callback that raises is logged and the others still run.
 
 **Never a silent drop.** A record the broker refuses, that times out (``message.timeout.ms``), or
 that cannot enter a local queue that stays full for ``queue_full_timeout`` seconds fails its result
@@ -36,6 +39,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
@@ -62,6 +66,13 @@ ANY_PARTITION = -1
 """librdkafka's "unassigned" partition: the partitioner picks one from the key."""
 POLL_INTERVAL = 0.1
 """Seconds the poll thread waits for a delivery report; bounds how late a late-registered callback runs."""
+SERVE_INTERVAL = 0.005
+"""Seconds between the poll thread's batches while the senders collect the delivery reports."""
+COLLECT_INTERVAL = 0.001
+"""Seconds between two collections of delivery reports by ``send`` (each one lets the GIL go)."""
+SENDING_WINDOW = 0.05
+"""Seconds after the last ``send`` during which the senders are trusted to collect delivery reports;
+after it the poll thread waits on librdkafka itself. Bounds how late a callback runs after a burst."""
 
 Value = Any
 """bytes (sent as they are), None (a tombstone), or anything ``json.dumps`` accepts (sent as JSON)."""
@@ -92,13 +103,14 @@ Callback = Callable[[Any], object]
 class SendResult:
     """The fate of one ``send``: a small future. Callbacks run once, on the producer's poll thread.
 
-    Kept light (it is made for every record, and lives until its delivery report): it is itself
-    librdkafka's delivery callback (no closure per record), it shares one lock with the producer's
-    other results, it holds its first callback without a list, and makes an event only when somebody
-    waits in :meth:`result`.
+    Kept light, because one is made for every record and lives until its delivery report: it is
+    itself librdkafka's delivery callback (no closure per record), it keeps the report and its first
+    callback of each kind in slots (no tuple, no list: objects that outlive a garbage collection cost
+    every later full collection), and makes an event only when somebody waits in :meth:`result`.
     """
 
-    __slots__ = ("topic", "started", "_producer", "_span", "_event", "_done", "_sent", "_error", "_first", "_more")
+    __slots__ = ("topic", "started", "_producer", "_span", "_event", "_done", "_sent", "_error",
+                 "_on_success", "_on_failure", "_more", "_kafka_error", "_message")
 
     def __init__(self, topic: str, producer: Producer, started: float, span: Any = None) -> None:
         self.topic = topic
@@ -109,13 +121,18 @@ class SendResult:
         self._done = False
         self._sent: Sent | None = None
         self._error: BaseException | None = None
-        self._first: tuple[bool, Callback] | None = None
+        self._on_success: Callback | None = None
+        self._on_failure: Callback | None = None
         self._more: list[tuple[bool, Callback]] | None = None
+        """Callbacks after the first of their kind, in order."""
+        self._kafka_error: KafkaError | None = None
+        self._message: Any = None
 
     def __call__(self, error: KafkaError | None, message: Any) -> None:
-        """librdkafka's delivery report for this record, inside ``poll()`` on the poll thread: kept for the
-        batch that thread serves after ``poll()`` returns (one GIL hold for many reports, not one each)."""
-        self._producer._reports.append((self, error, message))
+        """librdkafka's delivery report for this record, inside a ``poll()`` of the poll thread or of
+        ``send``: kept for the batch the poll thread serves next (one GIL hold for many reports)."""
+        self._kafka_error, self._message = error, message
+        self._producer._reports.append(self)
 
     def on_success(self, callback: Callable[[Sent], object]) -> SendResult:
         """Call ``callback(sent)`` once the record is in Kafka (at once, on the poll thread, if it is already)."""
@@ -155,8 +172,10 @@ class SendResult:
     def _add(self, on_success: bool, callback: Callback) -> SendResult:
         with self._producer._results_lock:
             if not self._done:
-                if self._first is None:
-                    self._first = (on_success, callback)
+                if on_success and self._on_success is None and self._more is None:
+                    self._on_success = callback
+                elif not on_success and self._on_failure is None and self._more is None:
+                    self._on_failure = callback
                 elif self._more is None:
                     self._more = [(on_success, callback)]
                 else:
@@ -173,14 +192,15 @@ class SendResult:
                 return
             self._sent, self._error = sent, error
             self._done = True
-            first, more, self._first, self._more = self._first, self._more, None, None
+            first = self._on_success if error is None else self._on_failure
+            more, self._on_success, self._on_failure, self._more = self._more, None, None, None
             event = self._event
         if event is not None:
             event.set()
         if self._span is not None:
             tracing.end_send(self._span, sent and sent.partition, sent and sent.offset, error)
-        if first is not None and first[0] == (error is None):
-            self._run(first[1])
+        if first is not None:
+            self._run(first)
         for on_success, callback in more or ():
             if on_success == (error is None):
                 self._run(callback)
@@ -219,14 +239,16 @@ class Producer:
         self.config = {"bootstrap.servers": settings.bootstrap_servers, **DEFAULT_CONFIG, **settings.producer_config, **(config or {})}
         self._kafka = KafkaProducer(self.config)
         self._generation = _fork_generation
-        self._room = threading.Event()
-        self._room_wanted = False
         self._pending: list[Callable[[], None]] = []
-        self._reports: list[tuple[SendResult, KafkaError | None, Any]] = []
-        """Delivery reports served by the last ``poll()``, only ever touched by the poll thread."""
+        self._reports: deque[SendResult] = deque()
+        """Delivery reports collected by any thread's ``poll()``, decided by the poll thread."""
         self._pending_lock = threading.Lock()
         self._results_lock = threading.Lock()
-        self._sent_total = self._decided_total = 0
+        """Orders a result's completion (poll thread) with callbacks registered on other threads."""
+        self._in_hand = 0
+        """Reports and scheduled work the poll thread has taken and not finished (see ``__len__``)."""
+        self._last_send = 0.0
+        self._next_collect = 0.0
         self._flushers = 0
         self._idle = threading.Condition()
         self._schemas: dict[str, Any] = {}
@@ -265,31 +287,31 @@ class Producer:
         span = None
         if tracing.enabled():  # W3C trace context into the headers
             span, raw_headers = tracing.start_send(topic, raw_headers)
-        started = time.monotonic()
+        self._last_send = started = time.monotonic()
         result = SendResult(topic, self, started, span)
-        with self._results_lock:
-            self._sent_total += 1
         deadline = 0.0
         while True:
             try:
-                self._kafka.produce(topic, payload, raw_key, ANY_PARTITION if partition is None else partition,
-                                    headers=raw_headers, on_delivery=result)
+                if raw_headers is None:  # positional: confluent-kafka parses keywords slowly
+                    self._kafka.produce(topic, payload, raw_key, ANY_PARTITION if partition is None else partition, result)
+                else:
+                    self._kafka.produce(topic, payload, raw_key, ANY_PARTITION if partition is None else partition, result, headers=raw_headers)
+                if started >= self._next_collect:  # collect the delivery reports that are ready, for the poll thread
+                    self._next_collect = started + COLLECT_INTERVAL
+                    self._kafka.poll(0)
                 return result
-            except BufferError:
+            except BufferError:  # room comes back as delivery reports are collected
                 deadline = deadline or started + self._queue_full_timeout
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self._room.clear()
-                self._room_wanted = True
-                self._room.wait(min(remaining, POLL_INTERVAL))
+                self._kafka.poll(min(remaining, POLL_INTERVAL))
             except KafkaException as error:  # refused at once: unknown partition, record too large, fatal error
                 kafka_error = error.args[0] if error.args else None
                 problem = kafka_error.str() if isinstance(kafka_error, KafkaError) else str(error)
                 self._schedule(lambda: self._fail(result, ProduceError(topic, problem, kafka_error=kafka_error)))
                 return result
             except BaseException:  # a programming error (TypeError, ...): nothing is queued
-                self._decided(1)
                 raise
         problem = f"the local queue stayed full for {self._queue_full_timeout:g}s (queue.buffering.max.messages/kbytes)"
         self._schedule(lambda: self._fail(result, ProduceError(topic, problem)))
@@ -335,8 +357,11 @@ class Producer:
         self.close()
 
     def __len__(self) -> int:
-        """Records sent and not yet decided."""
-        return self._sent_total - self._decided_total
+        """Records sent and not yet decided (or whose callbacks have yet to run): in librdkafka's queues,
+        reported and waiting for the poll thread, or in its hands. Counted where they are rather than by
+        ``send`` (no shared counter on the way); each is counted in the next place before it leaves the
+        last, so the sum is never low while something is undecided."""
+        return len(self._kafka) + len(self._reports) + len(self._pending) + self._in_hand
 
     # -- the poll thread ------------------------------------------------------------------------
 
@@ -345,6 +370,8 @@ class Producer:
             try:
                 if self._flushers:
                     self._kafka.flush(POLL_INTERVAL)  # serves delivery reports here too, on this thread
+                elif time.monotonic() - self._last_send < SENDING_WINDOW:
+                    self._closing.wait(SERVE_INTERVAL)  # the senders collect the reports meanwhile
                 else:
                     self._kafka.poll(POLL_INTERVAL)
             except Exception:
@@ -364,9 +391,17 @@ class Producer:
 
     def _run_scheduled(self) -> None:
         with self._pending_lock:
+            if not self._pending:
+                return
+            self._in_hand += len(self._pending)
             work, self._pending = self._pending, []
         for item in work:
-            item()
+            try:
+                item()
+            except Exception:
+                logger.exception("scheduled producer work failed")
+        self._in_hand -= len(work)
+        self._settled()
 
     def _schema(self, topic: str) -> Any:
         if topic not in self._schemas:
@@ -375,14 +410,15 @@ class Producer:
 
     def _serve_reports(self) -> None:
         """Decide the results of the delivery reports ``poll()`` collected and run their callbacks (poll thread)."""
-        reports, self._reports = self._reports, []
+        reports = self._reports
         if not reports:
             return
-        if self._room_wanted:
-            self._room_wanted = False
-            self._room.set()
         hooks = self._hooks.hooks
-        for result, error, message in reports:
+        served = len(reports)  # the batch: reports collected meanwhile wait for the next one
+        self._in_hand += served
+        for _ in range(served):
+            result = reports.popleft()
+            error, message, result._message = result._kafka_error, result._message, None
             try:
                 if error is not None:
                     self._failed(result, ProduceError(result.topic, error.str(), kafka_error=error))
@@ -396,21 +432,19 @@ class Producer:
                 result._complete(sent, None)
             except Exception:
                 logger.exception("handling a delivery report for %r failed", result.topic)
-        self._decided(len(reports))
+        self._in_hand -= served
+        self._settled()
 
     def _fail(self, result: SendResult, error: ProduceError) -> None:
         self._failed(result, error)
-        self._decided(1)
 
     def _failed(self, result: SendResult, error: ProduceError) -> None:
         logger.warning("%s", error)
         self._hooks.emit("on_produce_failed", result.topic, error)
         result._complete(None, error)
 
-    def _decided(self, count: int) -> None:
-        """``count`` more records have their outcome; wake a flush waiting for the last one."""
-        with self._results_lock:
-            self._decided_total += count
+    def _settled(self) -> None:
+        """Some records have their outcome: wake a flush waiting for the last one."""
         if self._flushers and not len(self):
             with self._idle:
                 self._idle.notify_all()

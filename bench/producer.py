@@ -7,13 +7,18 @@
    (idempotent, acks=all, linger.ms=5), the same records, one after the other in each run (the order
    alternates): throughput to the last acknowledgement, and p50/p99 produce latency (librdkafka's
    per-message latency, send to acknowledgement, under that full load). Target: send ≥ 0.90 × raw.
+   A third variant, ``object``, is raw ``produce`` whose delivery callback is a new small object per
+   record (what any API that hands back a per-record result must at least allocate, and keep alive until
+   the broker answers): object / raw is the ceiling for send / raw in this process and on this machine.
 2. The bridge (Kafka → Celery broker, commit after publish: no ledger, so its own cost shows most)
    with metrics and tracing off, and on (``PrometheusHooks`` and an OpenTelemetry SDK that samples
    every message into a ``BatchSpanProcessor`` whose exporter drops the spans), each in a fresh
    process (a tracer provider is set once per process), back to back in each run. Target: on ≥ 0.95 × off.
    The live status (kafkabridge.observability.bridges) is on in every variant, as in production; ``nostatus``
    publishes it once at the start only, and ``status×50`` ten times a second (50 × the default rate), so that
-   off / nostatus is its cost (target: about 1.00).
+   off / nostatus is its cost (target: about 1.00). Each child also times the SDK alone (start and end
+   of a span like the bridge's, in the same provider): with the bridge's own time per message, that gives
+   the ceiling for on / off when every message has a span of its own.
 
 Ratios are taken within each run, then the median over runs. Uses Redis DB 5 (``KB_BENCH_BROKER_URL``),
 apart from ``python -m bench``'s.
@@ -77,15 +82,17 @@ def measure_producer(runs: int, count: int) -> list[dict[str, Any]]:
 
     django.setup()
     results = []
+    variants = {"raw": raw_produce, "send": kafkabridge_send, "object": object_produce}
+    names = list(variants)
     for run in range(runs):
-        order = ("raw", "send") if run % 2 == 0 else ("send", "raw")
+        order = names[run % 3:] + names[:run % 3]  # each variant goes first, second and third in turn
         measured = {}
         for name in order:
             topic = _new_topic(f"bench-produce-{name}")
-            measured[name] = (raw_produce if name == "raw" else kafkabridge_send)(topic, count)
+            measured[name] = variants[name](topic, count)
         results.append(measured)
         print(f"run {run + 1}: raw {measured['raw']['rate']:,.0f}/s, send {measured['send']['rate']:,.0f}/s, "
-              f"ratio {measured['send']['rate'] / measured['raw']['rate']:.3f}", file=sys.stderr)
+              f"object {measured['object']['rate']:,.0f}/s, send/raw {measured['send']['rate'] / measured['raw']['rate']:.3f}", file=sys.stderr)
     return results
 
 
@@ -115,6 +122,42 @@ def raw_produce(topic: str, count: int) -> dict[str, Any]:
                 producer.poll(0.01)
         producer.poll(0)
     assert producer.flush(60) == 0 and not errors, f"raw produce lost records: {errors[:3]}"
+    return _produced(count, time.perf_counter() - started, latencies)
+
+
+class _Delivered:
+    """A delivery callback made per record, doing what ``raw_produce``'s shared one does."""
+
+    __slots__ = ("latencies", "errors", "started")
+
+    def __init__(self, latencies: list[float], errors: list[object]) -> None:
+        self.latencies, self.errors, self.started = latencies, errors, 0.0
+
+    def __call__(self, error: object, message: Any) -> None:
+        if error is not None:
+            self.errors.append(error)
+        else:
+            self.latencies.append(message.latency())
+
+
+def object_produce(topic: str, count: int) -> dict[str, Any]:
+    """``raw_produce`` with a new small object per record as its delivery callback: the least a per-record
+    result costs (an allocation, and an object that outlives young garbage collections while the broker
+    answers), with no thread, lock or callback list."""
+    producer = KafkaProducer(CONFIG)
+    latencies: list[float] = []
+    errors: list[object] = []
+    started = time.perf_counter()
+    for i in range(count):
+        delivered = _Delivered(latencies, errors)
+        while True:
+            try:
+                producer.produce(topic, _value(i), key=str(i).encode(), on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    assert producer.flush(60) == 0 and not errors, f"object produce lost records: {errors[:3]}"
     return _produced(count, time.perf_counter() - started, latencies)
 
 
@@ -156,6 +199,7 @@ def _new_topic(prefix: str) -> str:
 
 def report_producer(results: list[dict[str, Any]]) -> None:
     ratios = [r["send"]["rate"] / r["raw"]["rate"] for r in results]
+    ceilings = [r["object"]["rate"] / r["raw"]["rate"] for r in results]
     print("\nProducer.send vs raw confluent-kafka produce (records/s; latency ms, send to acknowledgement, under load)")
     print(f"{'run':>4} {'raw /s':>10} {'send /s':>10} {'ratio':>7} {'raw p50':>8} {'raw p99':>8} {'send p50':>9} {'send p99':>9}")
     for run, r in enumerate(results, 1):
@@ -166,6 +210,9 @@ def report_producer(results: list[dict[str, Any]]) -> None:
           f"{median('raw', 'p50_ms'):>8.1f} {median('raw', 'p99_ms'):>8.1f} {median('send', 'p50_ms'):>9.1f} {median('send', 'p99_ms'):>9.1f}")
     verdict = "met" if statistics.median(ratios) >= PRODUCER_TARGET else "NOT met"
     print(f"send / raw, median of per-run ratios: {statistics.median(ratios):.3f} (target ≥ {PRODUCER_TARGET}: {verdict})")
+    print(f"ceiling: raw with one new object per record / raw: {statistics.median(ceilings):.3f} "
+          f"(runs {', '.join(f'{c:.2f}' for c in ceilings)}); send / that: "
+          f"{statistics.median(r['send']['rate'] / r['object']['rate'] for r in results):.3f}")
 
 
 # -- 2. the bridge with metrics and tracing off and on ---------------------------------------------
@@ -187,6 +234,7 @@ def measure_bridge(runs: int, count: int, modes: list[str]) -> list[dict[str, fl
         order = list(modes) if run % 2 == 0 else list(reversed(modes))
         children = {mode: _bridge_in_a_child(topic, count, mode) for mode in order}
         measured = {mode: child["rate"] for mode, child in children.items()}
+        measured["span seconds"] = children["on"]["span_seconds"] if "on" in children else 0.0
         for mode, child in children.items():
             measured.update({f"{mode} status share": child["status_share"], f"{mode} writer share": child["writer_share"],
                              f"{mode} writes": child["writes"]})
@@ -244,7 +292,25 @@ def _bridge_in_this_process(topic: str, count: int, mode: str) -> dict[str, floa
         harness.broker().delete(queue)
     return {"rate": (counter.published - counter.first) / (counter.finished - counter.started),
             "status_share": status_step.seconds / (counter.finished - counter.started),
-            "writer_share": status_writer.seconds / (counter.finished - counter.started), "writes": status_writer.calls}
+            "writer_share": status_writer.seconds / (counter.finished - counter.started), "writes": status_writer.calls,
+            "span_seconds": _span_seconds() if sample_ratio is not None else 0.0}
+
+
+def _span_seconds(spans: int = 5000) -> float:
+    """Seconds the SDK alone takes to start and end one span like the bridge's dispatch span (same provider,
+    kind and attributes), the median of five rounds: the least one traced message adds to the bridge."""
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("bench.producer")
+    rounds = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for offset in range(spans):
+            tracer.start_span("dispatch bench", kind=trace.SpanKind.CONSUMER, attributes={
+                "messaging.system": "kafka", "messaging.destination.name": "bench", "messaging.destination.partition.id": "0",
+                "messaging.kafka.offset": offset}).end()
+        rounds.append((time.perf_counter() - started) / spans)
+    return statistics.median(rounds)
 
 
 def _trace(ratio: float) -> None:
@@ -285,6 +351,11 @@ def report_bridge(results: list[dict[str, float]], modes: list[str]) -> None:
     if "on" in ratios:
         verdict = "met" if statistics.median(ratios["on"]) >= OBSERVED_BRIDGE_TARGET else "NOT met"
         print(f"tracing: on / off, median of per-run ratios: {statistics.median(ratios['on']):.3f} (target ≥ {OBSERVED_BRIDGE_TARGET}: {verdict})")
+        span = statistics.median(r["span seconds"] for r in results)
+        per_message = statistics.median(1 / r["off"] for r in results)
+        print(f"ceiling: the SDK alone starts and ends a dispatch-like span in {span * 1e6:.1f} µs; the bridge spends "
+              f"{per_message * 1e6:.1f} µs per message with tracing off, so on / off ≤ {per_message / (per_message + span):.3f} "
+              f"with a span per message (the target allows {per_message * (1 / OBSERVED_BRIDGE_TARGET - 1) * 1e6:.1f} µs)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ confirms (``broker_transport_options={"confirm_publish": True}``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from celery import Celery
@@ -45,6 +45,9 @@ class Dispatch:
     message: Message
     task_name: str
     delivery: wire.Delivery = wire.FIRST_DELIVERY
+    trace: str | None = None
+    """The dispatch span's traceparent, written into the delivery's kwargs as the task is published
+    (the delivery itself stays the batch's shared one)."""
 
     @property
     def task_id(self) -> str:
@@ -83,8 +86,7 @@ class CeleryPublisher:
         """
         with tracing.dispatching(messages) as traces:
             self.send([
-                Dispatch(message, self._task_names[message.topic], delivery if trace is None else replace(delivery, trace=trace))
-                for message, trace in zip(messages, traces)
+                Dispatch(message, self._task_names[message.topic], delivery, trace) for message, trace in zip(messages, traces)
             ])
 
     def send(self, dispatches: Sequence[Dispatch]) -> None:
@@ -111,6 +113,9 @@ class CeleryPublisher:
         template = self._template(dispatch.task_name)
         task_id = dispatch.task_id
         kwargs, kwargsrepr = self._kwargs_of(dispatch.delivery)
+        if dispatch.trace is not None:
+            kwargs = wire.kwargs_with_trace(kwargs, dispatch.trace)
+            kwargsrepr = repr(kwargs)
         headers = {**template.headers, "id": task_id, "root_id": task_id, "argsrepr": f"(<kafka record {task_id}>,)"}
         if kwargs:
             headers["kwargsrepr"] = kwargsrepr

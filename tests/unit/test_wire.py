@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kafkabridge import DeadLetterRecord, Message, MessageId
+from kafkabridge import DeadLetterRecord, Message, MessageId, wire
 from kafkabridge.dead_letter.record import HISTORY_HEAD, HISTORY_TAIL, MAX_ATTEMPT_MESSAGE_CHARS, Attempt, with_attempt
 from kafkabridge.wire import (
     DELIVERY_KWARG,
@@ -271,3 +271,13 @@ def test_an_old_state_is_written_back_in_the_new_form() -> None:
     old = Delivery.from_kwargs({"kb_requeued": True, "kb_pending_dead_letter": V1_RECORD, "kb_store_attempt": 1})
     kwargs = through_json(old.store_failed().to_kwargs())
     assert list(kwargs) == ["kb"] and Delivery.from_kwargs(kwargs) == old.store_failed()
+
+
+@pytest.mark.parametrize("delivery", [
+    wire.FIRST_DELIVERY,
+    wire.Delivery(group="orders-bridge", token="t-1", waits=2),
+    wire.Delivery(requeue_id="r-1", trace="00-" + "a" * 32 + "-" + "b" * 16 + "-00"),
+])
+def test_kwargs_with_trace_writes_what_a_copy_of_the_delivery_with_that_trace_writes(delivery: wire.Delivery) -> None:
+    trace = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    assert wire.kwargs_with_trace(delivery.to_kwargs(), trace) == replace(delivery, trace=trace).to_kwargs()

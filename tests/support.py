@@ -296,13 +296,25 @@ def frozen(service: str) -> Iterator[None]:
         control_service("thaw", service)
 
 
+SHARED_SERVICES = "KB_SHARED_SERVICES"
+"""Set to 1 (by scripts/test, for its group "shared") when this run shares its services with a concurrent run:
+:func:`control_service` then refuses to act, so that a test that stops a service without the ``outage``
+marker fails at once instead of breaking the tests of the other run."""
+
+
 def control_service(action: str, service: str) -> None:
     """``scripts/services <action> <service>`` on the instance this run uses (its KB_* variables pass through).
 
-    Refuses when KB_*_PORT names another port than the suite's URLs, so a test never stops a service
-    that it does not use (another engineer's, for example), and checks that the port really closed or
-    opened. ``service`` may name one node of the cluster: ``kafka-cluster/2``.
+    Refuses when the run shares its services with a concurrent run (KB_SHARED_SERVICES=1), and when
+    KB_*_PORT names another port than the suite's URLs, so a test never stops a service that it does
+    not use (another engineer's, for example), and checks that the port really closed or opened.
+    ``service`` may name one node of the cluster: ``kafka-cluster/2``.
     """
+    if os.environ.get(SHARED_SERVICES) == "1":
+        raise AssertionError(
+            f"refusing to {action} {service}: this run shares its services with a concurrent run ({SHARED_SERVICES}=1): "
+            "mark the test `outage` (pytestmark = pytest.mark.outage, or @pytest.mark.outage), and scripts/test runs it "
+            "on the outage group's services of its own")
     name, _, node = service.partition("/")
     variable, port_of = _PORTS[name]
     port = port_of()

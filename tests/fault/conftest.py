@@ -23,12 +23,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "soak: long fault runs with repeated faults; run with KB_SOAK=1")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/fault/" not in str(item.fspath):
             continue
         if "rig" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+            # Every scenario runs in scripts/test's group "outage" (on a service set of its own), those that
+            # only kill workers and bridges too: the suite's figures stay comparable, and one process alone
+            # writes .last-run.json (its updates are read-modify-write).
+            item.add_marker(pytest.mark.outage)
         if item.get_closest_marker("soak") and not SOAK:
             item.add_marker(pytest.mark.skip(reason="soak run: set KB_SOAK=1"))
 

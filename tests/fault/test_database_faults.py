@@ -5,11 +5,14 @@ Scenario 9.
 
 from __future__ import annotations
 
+import pytest
 from django.db import connection
 
 from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
+
+pytestmark = pytest.mark.outage  # stops PostgreSQL: on a service set of its own (scripts/test's group "outage")
 
 N = 200
 RATE = 100.0

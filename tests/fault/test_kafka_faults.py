@@ -15,6 +15,8 @@ from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
+pytestmark = pytest.mark.outage  # kills the suite's Kafka broker and the cluster's nodes: on a service set of its own (scripts/test's group "outage")
+
 N = 200
 RATE = 100.0
 MID_STREAM = N // 6

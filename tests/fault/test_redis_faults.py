@@ -6,9 +6,13 @@ SIGSTOP for longer than the Kafka consumer session timeout, then resumed).
 
 from __future__ import annotations
 
+import pytest
+
 from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
+
+pytestmark = pytest.mark.outage  # restarts Redis without its data, and freezes it: on a service set of its own (scripts/test's group "outage")
 
 N = 200
 RATE = 100.0

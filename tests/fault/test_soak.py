@@ -20,6 +20,8 @@ from tests import support
 from tests.fault.app import plan
 from tests.fault.rig import Rig
 
+pytestmark = pytest.mark.outage  # stops, wipes, freezes and kills Redis, Kafka and PostgreSQL: on a service set of its own (scripts/test's group "outage")
+
 SOAK_N = int(os.environ.get("KB_SOAK_N", "20000"))
 SOAK_EVERY = int(os.environ.get("KB_SOAK_EVERY", "1000"))
 

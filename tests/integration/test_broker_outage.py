@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from confluent_kafka.admin import AdminClient
 from django.conf import settings
 
@@ -11,6 +12,8 @@ from kafkabridge import BridgeSettings
 
 from tests import support
 from tests.app import recorder
+
+pytestmark = pytest.mark.outage  # stops Redis: on a service set of its own (scripts/test's group "outage")
 
 NOTHING_COMMITTED = {0: -1001, 1: -1001, 2: -1001}
 

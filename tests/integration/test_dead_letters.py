@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from confluent_kafka.admin import AdminClient
 from django.db import connection
 
@@ -62,6 +63,7 @@ def test_give_up_and_give_up_on_dead_letter_at_once_without_retries(
     assert attempts_of(ns, f"{topic}/0@0") == attempts_of(ns, f"{topic}/0@1") == 1
 
 
+@pytest.mark.outage  # stops PostgreSQL: on a service set of its own (scripts/test's group "outage")
 def test_a_dead_letter_waits_out_a_database_outage_and_is_stored_once_it_is_back(
     ns: str, kafka_admin: AdminClient, worker: support.ServiceProcess, bridges: list, logs: Path, database: None
 ) -> None:

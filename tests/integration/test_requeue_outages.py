@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 
@@ -16,6 +17,8 @@ from kafkabridge.contrib.django.models import FailedMessage
 from tests import support
 from tests.app import recorder
 from tests.integration.admin_support import CHANGELIST, admin_client, failed_row
+
+pytestmark = pytest.mark.outage  # stops Redis and PostgreSQL: on a service set of its own (scripts/test's group "outage")
 
 
 def test_a_requeue_the_broker_refuses_gives_the_claim_back_and_reports_the_error(

@@ -46,8 +46,9 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
 CREATED_TOPICS: list[str] = []
 
 
-def fill_topic(topic: str, count: int, value_size: int = 100) -> None:
-    """A topic of ``count`` small JSON messages spread over the partitions (deleted by :func:`delete_topics`)."""
+def fill_topic(topic: str, count: int, value_size: int = 100, headers: Callable[[int], list[tuple[str, bytes]]] | None = None) -> None:
+    """A topic of ``count`` small JSON messages spread over the partitions (deleted by :func:`delete_topics`);
+    ``headers(i)`` gives the i-th message's headers (none by default)."""
     admin = AdminClient({"bootstrap.servers": KAFKA})
     for future in admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]).values():
         future.result(30)
@@ -57,7 +58,8 @@ def fill_topic(topic: str, count: int, value_size: int = 100) -> None:
     for i in tqdm(range(count), desc=f"fill {topic}", unit="msg", unit_scale=True, leave=False, mininterval=0.5):
         while True:
             try:
-                producer.produce(topic, key=str(i).encode(), value=f'{{"n": {i}, "p": "{padding}"}}'.encode())
+                producer.produce(topic, key=str(i).encode(), value=f'{{"n": {i}, "p": "{padding}"}}'.encode(),
+                                 headers=headers(i) if headers else None)
                 break
             except BufferError:
                 producer.poll(0.05)

@@ -14,6 +14,9 @@
    with metrics and tracing off, and on (``PrometheusHooks`` and an OpenTelemetry SDK that samples
    every message into a ``BatchSpanProcessor`` whose exporter drops the spans), each in a fresh
    process (a tracer provider is set once per process), back to back in each run. Target: on ≥ 0.95 × off.
+   ``sampled`` reads records as a producer tracing 1% of them writes them (each with a traceparent, one in
+   100 sampled) under a parent-based 1% sampler. Each child also times the loop's tracing and metrics
+   steps (making and ending spans, the hooks): a share of the run that the machine's noise cannot blur.
    The live status (kafkabridge.observability.bridges) is on in every variant, as in production; ``nostatus``
    publishes it once at the start only, and ``status×50`` ten times a second (50 × the default rate), so that
    off / nostatus is its cost (target: about 1.00). Each child also times the SDK alone (start and end
@@ -33,8 +36,9 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Iterator
 
 os.environ.setdefault("KB_BENCH_BROKER_URL", "redis://127.0.0.1:6379/5")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -221,26 +225,44 @@ def report_producer(results: list[dict[str, Any]]) -> None:
 MODES = {"off": (False, None, None), "nostatus": (False, None, 1e9), "status×50": (False, None, 0.1),
          "metrics": (True, None, None), "on": (True, 1.0, None), "sampled": (True, 0.01, None)}
 """Bridge variants: (PrometheusHooks, tracing sample ratio or None for no SDK, STATUS_INTERVAL or None for the
-default). "on" is what the tracing target is about (metrics and every message traced); "metrics" and "sampled"
-(1% of traces) show where the cost is; "nostatus" and "status×50" bracket the live status's cost."""
+default). "on" is what the tracing target is about (metrics and every message traced: records without a trace
+context, each a new trace the SDK samples); "sampled" reads records that a producer tracing 1% of them sent (each
+has a traceparent, one in 100 sampled) with a parent-based 1% sampler, as in production at volume; "metrics" shows
+what the hooks cost; "nostatus" and "status×50" bracket the live status's cost."""
 
 
 def measure_bridge(runs: int, count: int, modes: list[str]) -> list[dict[str, float]]:
     topic = harness.unique("bench-observed")
     print(f"filling {topic} with {count:,} messages", file=sys.stderr)
     harness.fill_topic(topic, count)
+    topics = {mode: topic for mode in modes}
+    if "sampled" in modes:  # records from a producer that traces 1% of them: every record has a traceparent
+        topics["sampled"] = harness.unique("bench-observed-traced")
+        print(f"filling {topics['sampled']} with {count:,} messages, each with a traceparent, 1 in {SAMPLED_ONE_IN} sampled", file=sys.stderr)
+        harness.fill_topic(topics["sampled"], count, headers=_sampled_traceparent)
     results = []
     for run in range(runs):
         order = list(modes) if run % 2 == 0 else list(reversed(modes))
-        children = {mode: _bridge_in_a_child(topic, count, mode) for mode in order}
+        children = {mode: _bridge_in_a_child(topics[mode], count, mode) for mode in order}
         measured = {mode: child["rate"] for mode, child in children.items()}
         measured["span seconds"] = children["on"]["span_seconds"] if "on" in children else 0.0
         for mode, child in children.items():
+            measured.update({f"{mode} tracing share": child["tracing_share"], f"{mode} metrics share": child["metrics_share"]})
             measured.update({f"{mode} status share": child["status_share"], f"{mode} writer share": child["writer_share"],
                              f"{mode} writes": child["writes"]})
         results.append(measured)
         print(f"run {run + 1}: " + ", ".join(f"{mode} {measured[mode]:,.0f}/s" for mode in modes), file=sys.stderr)
     return results
+
+
+SAMPLED_ONE_IN = 100
+"""The ``sampled`` variant's records: one in this many has the sampled flag in its traceparent."""
+
+
+def _sampled_traceparent(i: int) -> list[tuple[str, bytes]]:
+    """The i-th record's W3C traceparent, as a producer sampling 1% of its traces writes it."""
+    flags = "01" if i % SAMPLED_ONE_IN == 0 else "00"
+    return [("traceparent", f"00-{i + 1:032x}-{i + 1:016x}-{flags}".encode())]
 
 
 def _bridge_in_a_child(topic: str, count: int, mode: str) -> dict[str, float]:
@@ -261,7 +283,7 @@ def _bridge_in_this_process(topic: str, count: int, mode: str) -> dict[str, floa
     from kombu.utils.imports import symbol_by_name
     from prometheus_client import CollectorRegistry
 
-    from kafkabridge import build_bridge, runtime
+    from kafkabridge import build_bridge, runtime, wire
     from kafkabridge.hooks import HookDispatcher
     from kafkabridge.observability import tracing
     from kafkabridge.observability.metrics import Metrics, PrometheusHooks
@@ -274,10 +296,15 @@ def _bridge_in_this_process(topic: str, count: int, mode: str) -> dict[str, floa
     counter = _PublishCounter(count)
     hooks = [counter]
     metrics, sample_ratio, status_interval = MODES[mode]
+    metric_steps: list[_Timed] = []
     if metrics:
-        hooks.append(PrometheusHooks(Metrics(CollectorRegistry())))
+        prometheus = PrometheusHooks(Metrics(CollectorRegistry()))
+        metric_steps = [_Timed(prometheus, name) for name in dir(PrometheusHooks) if name.startswith("on_")]
+        hooks.append(prometheus)
     if sample_ratio is not None:
         _trace(sample_ratio)
+    tracing_step = _TimedContext(tracing, "dispatching")
+    trace_kwargs_step = _Timed(wire, "kwargs_with_trace")
     assert tracing.enabled() == (sample_ratio is not None)
     queue, group = harness.unique("observed"), harness.unique("observed")
     settings = replace(runtime.current().settings, group_id=group, queue=queue, commit_after=COMMIT_AFTER_PUBLISH, shutdown_timeout=2.0,
@@ -290,10 +317,42 @@ def _bridge_in_this_process(topic: str, count: int, mode: str) -> dict[str, floa
             bridge.run()
     finally:
         harness.broker().delete(queue)
-    return {"rate": (counter.published - counter.first) / (counter.finished - counter.started),
+    run_seconds = counter.finished - counter.started
+    return {"rate": (counter.published - counter.first) / run_seconds,
+            "tracing_share": (tracing_step.seconds + trace_kwargs_step.seconds) / run_seconds,
+            "metrics_share": sum(step.seconds for step in metric_steps) / run_seconds,
             "status_share": status_step.seconds / (counter.finished - counter.started),
             "writer_share": status_writer.seconds / (counter.finished - counter.started), "writes": status_writer.calls,
             "span_seconds": _span_seconds() if sample_ratio is not None else 0.0}
+
+
+class _TimedContext:
+    """Wraps a context-manager function of a module and adds up the seconds spent entering and leaving
+    it, not inside its block (for ``tracing.dispatching``: making the spans and ending them, not the
+    publish they surround)."""
+
+    def __init__(self, owner: object, name: str) -> None:
+        self.seconds = 0.0
+        self._function = getattr(owner, name)
+        setattr(owner, name, self)
+
+    @contextmanager
+    def __call__(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        started = time.perf_counter()
+        manager = self._function(*args, **kwargs)
+        value = manager.__enter__()
+        self.seconds += time.perf_counter() - started
+        try:
+            yield value
+        except BaseException:
+            started = time.perf_counter()
+            if not manager.__exit__(*sys.exc_info()):
+                raise
+        else:
+            started = time.perf_counter()
+            manager.__exit__(None, None, None)
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 def _span_seconds(spans: int = 5000) -> float:
@@ -348,6 +407,13 @@ def report_bridge(results: list[dict[str, float]], modes: list[str]) -> None:
         print(f"live status, {mode}: the loop's status step {statistics.median(shares):.4%} of the run (max {max(shares):.4%}); "
               f"the writer thread's Redis writes {statistics.median(writer):.4%} of it in wall time, GIL mostly released "
               f"({statistics.median(r[f'{mode} writes'] for r in results):.0f} writes) → ratio ≥ {1 - max(shares) - max(writer):.4f}")
+    for mode in modes:
+        tracing_shares = [r[f"{mode} tracing share"] for r in results]
+        metrics_shares = [r[f"{mode} metrics share"] for r in results]
+        if max(tracing_shares) or max(metrics_shares):
+            worst = max(t + m for t, m in zip(tracing_shares, metrics_shares))
+            print(f"timed, {mode}: making and ending spans (and their kwargs) {statistics.median(tracing_shares):.2%} of the loop's time, "
+                  f"the metrics hooks {statistics.median(metrics_shares):.2%} (worst run together {worst:.2%}) → {mode} / off ≥ {1 - worst:.3f}")
     if "on" in ratios:
         verdict = "met" if statistics.median(ratios["on"]) >= OBSERVED_BRIDGE_TARGET else "NOT met"
         print(f"tracing: on / off, median of per-run ratios: {statistics.median(ratios['on']):.3f} (target ≥ {OBSERVED_BRIDGE_TARGET}: {verdict})")

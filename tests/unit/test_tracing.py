@@ -115,3 +115,35 @@ def test_a_dispatch_span_continues_the_trace_of_its_record_parsed_fast_or_by_the
         assert 4 not in spans and parents[3] is None, "a parent sampled out: no span, and no traceparent for the task"
         assert parents[0] == "00-{TRACEPARENT.split('-')[1]}-" + format(spans[1].context.span_id, "016x") + "-01"
     """)
+
+
+def test_a_record_whose_context_is_not_sampled_gets_no_dispatch_span_and_no_sampler_is_asked() -> None:
+    run(f"""
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler
+
+        class Counting(Sampler):
+            asked = 0
+            def should_sample(self, *args, **kwargs):
+                Counting.asked += 1
+                return ALWAYS_ON.should_sample(*args, **kwargs)
+            def get_description(self):
+                return "counting"
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=Counting())
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        from kafkabridge.message import Message
+        from kafkabridge.observability import tracing
+        unsampled = [Message("t", 0, i, None, b"v", headers=[("traceparent", b"{TRACEPARENT[:-2]}00")]) for i in range(50)]
+        sampled = Message("t", 0, 50, None, b"v", headers=[("traceparent", b"{TRACEPARENT}")])
+        with tracing.dispatching([*unsampled, sampled]) as traces:
+            parents = list(traces)
+        assert parents[:50] == [None] * 50 and parents[50] is not None
+        assert Counting.asked == 1, Counting.asked
+        assert [s.attributes["messaging.kafka.offset"] for s in exporter.get_finished_spans()] == [50]
+    """)

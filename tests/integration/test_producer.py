@@ -112,6 +112,36 @@ def test_a_callback_registered_after_completion_runs_exactly_once(ns: str, kafka
     assert all(value == sent and thread == "kafkabridge-producer-poll" for _, value, thread in calls.seen)
 
 
+def test_senders_on_many_threads_each_get_every_callback_once_and_flush_waits_for_the_last(
+    ns: str, kafka_admin: AdminClient, hooks: RecordingHooks
+) -> None:
+    """Four threads send at once, registering callbacks before and after their results complete, while a
+    fifth flushes: flush returns 0 only once every record is decided and every callback has run."""
+    topic = f"{ns}.threads"
+    support.create_topics(kafka_admin, [topic], partitions=3)
+    per_thread, seen, late = 2_000, [], []
+    with producer_with(hooks) as producer:
+
+        def sender(name: str) -> None:
+            for i in range(per_thread):
+                result = producer.send(topic, b"x", key=f"{name}-{i}").on_success(lambda sent, k=f"{name}-{i}": seen.append(k))
+                if i % 100 == 0:  # sometimes after completion, sometimes racing it
+                    result.on_success(lambda sent, k=f"{name}-{i}": late.append(k))
+
+        threads = [threading.Thread(target=sender, args=(f"t{n}",)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        flushes = [producer.flush(30)]  # while the senders are still sending: whatever it returns, it waits
+        for thread in threads:
+            thread.join()
+        assert producer.flush(30) == 0
+        assert len(seen) == 4 * per_thread, "flush returned 0 before every callback ran"
+        assert len(late) == 4 * per_thread // 100
+    assert sorted(seen) == sorted(f"t{n}-{i}" for n in range(4) for i in range(per_thread)), "a callback ran twice or never"
+    assert sorted(late) == sorted(f"t{n}-{i}" for n in range(4) for i in range(0, per_thread, 100))
+    assert len(hooks.produced) == 4 * per_thread and not hooks.failed and flushes[0] >= 0
+
+
 def test_a_topic_the_broker_does_not_have_fails_once_with_its_error(ns: str, kafka_admin: AdminClient, hooks: RecordingHooks) -> None:
     topic = f"{ns}.does-not-exist"  # scripts/services runs Kafka with auto.create.topics.enable=false
     calls = Calls()

@@ -255,16 +255,18 @@ def outage(service: str, *, lose_data: bool = False) -> Iterator[None]:
 
     ``lose_data`` (Redis only): it comes back without its data, as after losing its disk.
 
-    On a machine shared with other test runs, give outage tests services of their own::
+    A test that uses it carries the ``outage`` marker: scripts/test runs those on services of their own,
+    the second set of ``scripts/outages.env``, which sets these variables (and scripts/services' KB_*)::
 
-        export KB_STATE_DIR=/tmp/kb-t KB_KAFKA_PORT=19092 KB_KAFKA_CONTROLLER_PORT=19093 KB_REDIS_PORT=16379 KB_PG_PORT=15432
+        export KB_STATE_DIR=$PWD/.services-outages KB_KAFKA_PORT=19092 KB_KAFKA_CONTROLLER_PORT=19093 KB_REDIS_PORT=16379 KB_PG_PORT=15432
         scripts/services up
         KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 DATABASE_URL=postgres://postgres@127.0.0.1:15432/kafkabridge_test \\
         CELERY_BROKER_URL=redis://127.0.0.1:16379/1 KBTEST_REDIS_URL=redis://127.0.0.1:16379/2 \\
         .venv/bin/python -m pytest tests/integration/test_broker_outage.py
 
-    (tests/fault also starts the three-broker cluster: add ``KB_KAFKA_CLUSTER_PORT=19192`` and
-    ``KAFKA_CLUSTER_BOOTSTRAP_SERVERS=127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194``.)
+    (tests/fault also starts the three-broker cluster: ``KB_KAFKA_CLUSTER_PORT=19192`` and
+    ``KAFKA_CLUSTER_BOOTSTRAP_SERVERS=127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194``.) In short:
+    ``KB_TEST_GROUP=outage scripts/test tests/integration/test_broker_outage.py``.
     """
     control_service("down", service)
     try:

@@ -100,6 +100,18 @@ class Producing(threading.Thread):
         self.produced = 0
         self.error: BaseException | None = None
         self.finished = threading.Event()
+        self._held_from: int | None = None
+
+    def hold_from(self, index: int) -> None:
+        """Produce nothing from message ``index`` on until :meth:`release` (the messages before it flow as usual)."""
+        self._held_from = index
+
+    def release(self) -> None:
+        self._held_from = None
+
+    def _held(self, index: int) -> bool:
+        held_from = self._held_from
+        return held_from is not None and index >= held_from
 
     def ids(self) -> list[str]:
         return [f"m{index:06d}" for index in range(self.n)]
@@ -115,7 +127,7 @@ class Producing(threading.Thread):
         try:
             started = time.monotonic()
             for index, message_id in enumerate(self.ids()):
-                while time.monotonic() < started + index / self.rate or index >= self._outcomes + self.lead:
+                while time.monotonic() < started + index / self.rate or index >= self._outcomes + self.lead or self._held(index):
                     self._producer.poll(0.02)
                     if index >= self._outcomes + self.lead:
                         self._outcomes = sum(1 for e in self._journal.events() if e.kind in ("ok", "dead"))

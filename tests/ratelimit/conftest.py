@@ -13,10 +13,14 @@ from tests import support
 from tests.ratelimit import rig
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/ratelimit/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+            # They stop no shared service (test_redis_down stops a Redis of its own), but scripts/test runs them
+            # in its group "outage", on the second service set, for balance: ~3 of the ~13 minutes of the other group.
+            item.add_marker(pytest.mark.outage)
 
 
 @pytest.fixture

@@ -245,8 +245,11 @@ class Producer:
         self._pending_lock = threading.Lock()
         self._results_lock = threading.Lock()
         """Orders a result's completion (poll thread) with callbacks registered on other threads."""
-        self._in_hand = 0
-        """Reports and scheduled work the poll thread has taken and not finished (see ``__len__``)."""
+        self._send_lock = threading.Lock()
+        self._sent_total = 0
+        """Records sent, counted by the senders under ``_send_lock`` (uncontended: the poll thread never takes it)."""
+        self._decided_total = 0
+        """Records decided and their callbacks run, counted by the poll thread."""
         self._last_send = 0.0
         self._next_collect = 0.0
         self._flushers = 0
@@ -289,6 +292,8 @@ class Producer:
             span, raw_headers = tracing.start_send(topic, raw_headers)
         self._last_send = started = time.monotonic()
         result = SendResult(topic, self, started, span)
+        with self._send_lock:
+            self._sent_total += 1
         deadline = 0.0
         while True:
             try:
@@ -312,6 +317,8 @@ class Producer:
                 self._schedule(lambda: self._fail(result, ProduceError(topic, problem, kafka_error=kafka_error)))
                 return result
             except BaseException:  # a programming error (TypeError, ...): nothing is queued
+                with self._send_lock:
+                    self._sent_total -= 1
                 raise
         problem = f"the local queue stayed full for {self._queue_full_timeout:g}s (queue.buffering.max.messages/kbytes)"
         self._schedule(lambda: self._fail(result, ProduceError(topic, problem)))
@@ -357,11 +364,9 @@ class Producer:
         self.close()
 
     def __len__(self) -> int:
-        """Records sent and not yet decided (or whose callbacks have yet to run): in librdkafka's queues,
-        reported and waiting for the poll thread, or in its hands. Counted where they are rather than by
-        ``send`` (no shared counter on the way); each is counted in the next place before it leaves the
-        last, so the sum is never low while something is undecided."""
-        return len(self._kafka) + len(self._reports) + len(self._pending) + self._in_hand
+        """Records sent and not yet decided (with their callbacks run). Not librdkafka's queue length, which
+        also counts its own events (a refused connection's error, for one)."""
+        return self._sent_total - self._decided_total
 
     # -- the poll thread ------------------------------------------------------------------------
 
@@ -391,17 +396,12 @@ class Producer:
 
     def _run_scheduled(self) -> None:
         with self._pending_lock:
-            if not self._pending:
-                return
-            self._in_hand += len(self._pending)
             work, self._pending = self._pending, []
         for item in work:
             try:
                 item()
             except Exception:
                 logger.exception("scheduled producer work failed")
-        self._in_hand -= len(work)
-        self._settled()
 
     def _schema(self, topic: str) -> Any:
         if topic not in self._schemas:
@@ -415,7 +415,6 @@ class Producer:
             return
         hooks = self._hooks.hooks
         served = len(reports)  # the batch: reports collected meanwhile wait for the next one
-        self._in_hand += served
         for _ in range(served):
             result = reports.popleft()
             error, message, result._message = result._kafka_error, result._message, None
@@ -432,19 +431,20 @@ class Producer:
                 result._complete(sent, None)
             except Exception:
                 logger.exception("handling a delivery report for %r failed", result.topic)
-        self._in_hand -= served
-        self._settled()
+        self._decided(served)
 
     def _fail(self, result: SendResult, error: ProduceError) -> None:
         self._failed(result, error)
+        self._decided(1)
 
     def _failed(self, result: SendResult, error: ProduceError) -> None:
         logger.warning("%s", error)
         self._hooks.emit("on_produce_failed", result.topic, error)
         result._complete(None, error)
 
-    def _settled(self) -> None:
-        """Some records have their outcome: wake a flush waiting for the last one."""
+    def _decided(self, count: int) -> None:
+        """``count`` more records have their outcome; wake a flush waiting for the last one."""
+        self._decided_total += count
         if self._flushers and not len(self):
             with self._idle:
                 self._idle.notify_all()

@@ -274,26 +274,17 @@ def rewrite_report(saved: Path, out: Path) -> int:
 
 def write_outputs(results: dict, out: Path, command: str) -> None:
     from . import report
+    from .page import written_by_hand
 
     results["command"] = command
     out.mkdir(parents=True, exist_ok=True)
     report.write_json(out / "benchmarks.json", results)
     report.write_plot(out / "benchmarks.png", results["throughput"], [tuple(s) for s in results["memory"]["samples"]])
     page = out / "benchmarks.md"
-    by_hand = _written_by_hand(page)
+    by_hand = written_by_hand(page)
     page.write_text(report.markdown(results, command, "benchmarks.png") + by_hand)
     print(page.read_text())
 
-
-HAND_WRITTEN = "<!-- Written by hand below this line: scripts/bench regenerates what is above it and keeps the rest. -->"
-"""The line of docs/benchmarks.md after which sections come from other commands (bench.completion, bench.producer, ...)."""
-
-
-def _written_by_hand(page: Path) -> str:
-    """What an earlier benchmarks.md holds from the :data:`HAND_WRITTEN` line on (kept as it is), or nothing."""
-    text = page.read_text() if page.exists() else ""
-    at = text.find(HAND_WRITTEN)
-    return "" if at < 0 else "\n" + text[at:]
 
 
 if __name__ == "__main__":

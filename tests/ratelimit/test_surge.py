@@ -24,8 +24,9 @@ def test_during_a_surge_of_five_times_the_rate_the_peak_per_second_stays_at_rate
     steady = run.per_second(8)[2:]
     print(f"\nintake limit: sent {run.sent} at {5 * RATE:.0f}/s, {len(run.starts)} started, peak {run.peak}/s "
           f"(cap {run.cap:.0f}/s; the bridge's peak {run.published_peak}/s), per second {run.per_second(8)}")
-    # the bridge's side is timed at the broker's confirmations, after each grant: the first batch (the burst) also
-    # waits for the bridge's first connection to the broker, so a window may catch up to JITTER s more of the rate
+    # the bridge's side is timed at the broker's confirmations, after each grant: the limiter grants nothing while
+    # a publish is under way, so a window may catch up to JITTER s more of the rate (the surge starts after a
+    # warm-up message opened the bridge's broker connection, whose first publish alone took up to 0.4 s in CI)
     assert run.published_peak <= run.cap + max(2, round(RATE * JITTER)), (
         f"the bridge handed on {run.published_peak} messages in one second; cap {run.cap:.0f}")
     assert run.peak <= run.cap * (1 + JITTER), f"peak {run.peak}/s above rate + burst = {run.cap:.0f}/s: {run.per_second(8)}"

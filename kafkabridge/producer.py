@@ -70,6 +70,10 @@ SERVE_INTERVAL = 0.005
 """Seconds between the poll thread's batches while the senders collect the delivery reports."""
 COLLECT_INTERVAL = 0.001
 """Seconds between two collections of delivery reports by ``send`` (each one lets the GIL go)."""
+SERVE_BATCH = 256
+"""Most delivery reports decided under one hold of the results lock. A flush after a burst brings tens
+of thousands at once: served in batches this size, each batch's objects die before the garbage
+collector's first generation fills (alive together, they would be traced into the oldest)."""
 SENDING_WINDOW = 0.05
 """Seconds after the last ``send`` during which the senders are trusted to collect delivery reports;
 after it the poll thread waits on librdkafka itself. Bounds how late a callback runs after a burst."""
@@ -112,6 +116,13 @@ class SendResult:
     __slots__ = ("topic", "started", "_producer", "_span", "_event", "_done", "_sent", "_error",
                  "_on_success", "_on_failure", "_more", "_kafka_error", "_message")
 
+    _sent: Sent | None
+    _error: BaseException | None
+    """Both set when the result is decided, and read only once ``_done``."""
+    _kafka_error: KafkaError | None
+    _message: Any
+    """librdkafka's delivery report, set by :meth:`__call__` and read only after it."""
+
     def __init__(self, topic: str, producer: Producer, started: float, span: Any = None) -> None:
         self.topic = topic
         self.started = started
@@ -119,14 +130,10 @@ class SendResult:
         self._span = span
         self._event: threading.Event | None = None
         self._done = False
-        self._sent: Sent | None = None
-        self._error: BaseException | None = None
         self._on_success: Callback | None = None
         self._on_failure: Callback | None = None
         self._more: list[tuple[bool, Callback]] | None = None
         """Callbacks after the first of their kind, in order."""
-        self._kafka_error: KafkaError | None = None
-        self._message: Any = None
 
     def __call__(self, error: KafkaError | None, message: Any) -> None:
         """librdkafka's delivery report for this record, inside a ``poll()`` of the poll thread or of
@@ -188,17 +195,30 @@ class SendResult:
     def _complete(self, sent: Sent | None, error: BaseException | None) -> None:
         """Decide the result (once) and run the callbacks registered so far; called on the poll thread."""
         with self._producer._results_lock:
-            if self._done:
-                return
-            self._sent, self._error = sent, error
-            self._done = True
-            first = self._on_success if error is None else self._on_failure
-            more, self._on_success, self._on_failure, self._more = self._more, None, None, None
-            event = self._event
-        if event is not None:
-            event.set()
+            decided = self._decide(sent, error)
+        if decided:
+            self._announce()
+
+    def _decide(self, sent: Sent | None, error: BaseException | None) -> bool:
+        """Set the outcome, under ``_results_lock``; False if it was already decided. From then on no
+        other thread touches the callbacks (``_add`` schedules late ones), so :meth:`_announce` may
+        run them without the lock."""
+        if self._done:
+            return False
+        self._sent, self._error = sent, error
+        self._done = True
+        return True
+
+    def _announce(self) -> None:
+        """Wake a waiting :meth:`result`, end the send's span, run the callbacks (poll thread, no lock held)."""
+        error = self._error
+        if self._event is not None:
+            self._event.set()
         if self._span is not None:
+            sent = self._sent
             tracing.end_send(self._span, sent and sent.partition, sent and sent.offset, error)
+        first = self._on_success if error is None else self._on_failure
+        more, self._on_success, self._on_failure, self._more = self._more, None, None, None
         if first is not None:
             self._run(first)
         for on_success, callback in more or ():
@@ -287,10 +307,10 @@ class Producer:
         if schema is not None:
             schema.check_value(payload)
         raw_headers = None if headers is None else serialize_headers(headers)
-        span = None
-        if tracing.enabled():  # W3C trace context into the headers
-            span, raw_headers = tracing.start_send(topic, raw_headers)
         self._last_send = started = time.monotonic()
+        span = None
+        if tracing.enabled(started):  # W3C trace context into the headers
+            span, raw_headers = tracing.start_send(topic, raw_headers)
         result = SendResult(topic, self, started, span)
         with self._send_lock:
             self._sent_total += 1
@@ -410,37 +430,52 @@ class Producer:
 
     def _serve_reports(self) -> None:
         """Decide the results of the delivery reports ``poll()`` collected and run their callbacks (poll thread)."""
+        waiting = len(self._reports)  # reports collected meanwhile wait for the next turn
+        while waiting:
+            waiting -= self._serve_batch(min(waiting, SERVE_BATCH))
+
+    def _serve_batch(self, served: int) -> int:
+        """The next ``served`` reports, in their order, decided under one hold of ``_results_lock``."""
         reports = self._reports
-        if not reports:
-            return
         hooks = self._hooks.hooks
-        served = len(reports)  # the batch: reports collected meanwhile wait for the next one
+        outcomes: list[tuple[SendResult, Sent | None, ProduceError | None]] = []
         for _ in range(served):
             result = reports.popleft()
             error, message, result._message = result._kafka_error, result._message, None
             try:
                 if error is not None:
-                    self._failed(result, ProduceError(result.topic, error.str(), kafka_error=error))
+                    failure = ProduceError(result.topic, error.str(), kafka_error=error)
+                    self._report_failure(result, failure)
+                    outcomes.append((result, None, failure))
                     continue
                 latency = message.latency()
                 latency = time.monotonic() - result.started if latency is None else latency
                 stamp = message.timestamp()[1]
-                sent = Sent(result.topic, message.partition(), message.offset(), stamp if stamp > 0 else None, latency)
-                if hooks:
-                    self._hooks.emit("on_produced", sent.topic, sent.partition, latency)
-                result._complete(sent, None)
-            except Exception:
+                sent = _new_sent(Sent, (result.topic, message.partition(), message.offset(), stamp if stamp > 0 else None, latency))
+                if hooks:  # before the result is decided: whoever sees it decided sees the hooks' effects
+                    self._hooks.emit("on_produced", result.topic, sent.partition, latency)
+                outcomes.append((result, sent, None))
+            except Exception as unreadable:  # a bug of ours: the result still fails rather than wait forever
                 logger.exception("handling a delivery report for %r failed", result.topic)
+                outcomes.append((result, None, ProduceError(result.topic, f"its delivery report could not be read: {unreadable!r}")))
+        with self._results_lock:  # once per batch, not once per record
+            decided = [result for result, sent, failure in outcomes if result._decide(sent, failure)]
+        for result in decided:
+            try:
+                result._announce()
+            except Exception:  # a callback's own exception is logged by _run: this is ours
+                logger.exception("announcing the result of a record sent to %r failed", result.topic)
         self._decided(served)
+        return served
 
     def _fail(self, result: SendResult, error: ProduceError) -> None:
-        self._failed(result, error)
+        self._report_failure(result, error)
+        result._complete(None, error)
         self._decided(1)
 
-    def _failed(self, result: SendResult, error: ProduceError) -> None:
+    def _report_failure(self, result: SendResult, error: ProduceError) -> None:
         logger.warning("%s", error)
         self._hooks.emit("on_produce_failed", result.topic, error)
-        result._complete(None, error)
 
     def _decided(self, count: int) -> None:
         """``count`` more records have their outcome; wake a flush waiting for the last one."""
@@ -449,6 +484,10 @@ class Producer:
             with self._idle:
                 self._idle.notify_all()
 
+
+_new_sent = tuple.__new__
+"""Makes a :class:`Sent` from a tuple of its fields without the named tuple's ``__new__`` (a Python
+function: a third of what deciding a delivered record costs)."""
 
 _UNKNOWN = object()
 """A topic whose schema this producer has not looked up yet."""

@@ -63,13 +63,15 @@ _on = False
 _next_look = 0.0
 
 
-def enabled() -> bool:
+def enabled(now: float | None = None) -> bool:
     """Whether an OpenTelemetry SDK (a real tracer provider) is configured in this process; a provider
-    set meanwhile is noticed within ``LOOK_AGAIN`` seconds."""
+    set meanwhile is noticed within ``LOOK_AGAIN`` seconds. ``now``: ``time.monotonic()``, when the
+    caller has just read it (a producer's ``send`` has)."""
     global _on, _next_look
     if _on:
         return True
-    now = time.monotonic()
+    if now is None:
+        now = time.monotonic()
     if now < _next_look:
         return False
     _next_look = now + LOOK_AGAIN

@@ -142,6 +142,34 @@ def test_senders_on_many_threads_each_get_every_callback_once_and_flush_waits_fo
     assert len(hooks.produced) == 4 * per_thread and not hooks.failed and flushes[0] >= 0
 
 
+def test_a_delivery_report_the_producer_cannot_read_fails_its_result_and_the_next_records_still_go(
+    ns: str, kafka_admin: AdminClient, hooks: RecordingHooks, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug of ours while reading a report (here: making its ``Sent``) fails that record's result, logged:
+    nobody waits forever on ``result()`` or ``flush()``, and the records after it are decided as usual."""
+    topic = f"{ns}.unreadable"
+    support.create_topics(kafka_admin, [topic], partitions=1)
+    calls = Calls()
+    import kafkabridge.producer as producer_module
+
+    make_sent = producer_module._new_sent
+
+    def broken_once(cls: type, fields: tuple) -> Any:
+        monkeypatch.setattr(producer_module, "_new_sent", make_sent)
+        raise TypeError("a bug while reading the report")
+
+    with caplog.at_level(logging.ERROR, logger="kafkabridge.producer"), producer_with(hooks) as producer:
+        producer.send(topic, b"warm-up").result(timeout=30)
+        monkeypatch.setattr(producer_module, "_new_sent", broken_once)
+        broken = producer.send(topic, b"first").on_failure(calls("failed")).on_success(calls("ok"))
+        with pytest.raises(ProduceError, match="could not be read: TypeError"):
+            broken.result(timeout=30)
+        after = producer.send(topic, b"second").result(timeout=30)
+        assert producer.flush(10) == 0
+    assert calls.labels() == ["failed"] and after.offset == 2
+    assert any("a bug while reading the report" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
 def test_a_topic_the_broker_does_not_have_fails_once_with_its_error(ns: str, kafka_admin: AdminClient, hooks: RecordingHooks) -> None:
     topic = f"{ns}.does-not-exist"  # scripts/services runs Kafka with auto.create.topics.enable=false
     calls = Calls()

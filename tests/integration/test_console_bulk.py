@@ -121,6 +121,28 @@ def test_a_job_whose_runner_died_is_taken_over_from_its_cursor_by_its_progress_p
     assert LogEntry.objects.filter(change_message=f"Discarded (bulk job #{job.pk})").count() == 6
 
 
+def test_a_job_whose_runner_died_is_taken_over_when_someone_opens_the_failures_list(database: None) -> None:
+    ns = unique_name()
+    # Given a resolve job that handled 2 of its rows, then its web process restarted (no progress for a minute)
+    rows = [save_failure(f"{ns}.bulk", offset) for offset in range(6)]
+    client, user = operator(f"{ns}-op", "resolve")
+    FailedMessage.objects.filter(pk__in=[row.pk for row in rows[:2]]).update(status=FailedMessage.Status.RESOLVED)
+    stale = timezone.now() - timedelta(minutes=1)
+    job = BulkJob.objects.create(action="resolve", query=f"source_topic__exact={ns}.bulk", created_by=user, total=6, done=2,
+                                 max_pk=rows[-1].pk, cursor=rows[1].pk, state="running", heartbeat=stale, started_at=stale)
+
+    # When an operator opens the failures list, not the job's page
+    with override_settings(KAFKABRIDGE_CONSOLE=FAST):
+        assert client.get(url("changelist")).status_code == 200
+        support.wait_until(lambda: BulkJob.objects.get(pk=job.pk).finished, timeout=30, what="the job to be taken over")
+
+    # Then a new runner finished it from its cursor, each remaining row once
+    job.refresh_from_db()
+    assert (job.state, job.done, job.skipped) == ("done", 6, 0)
+    assert LogEntry.objects.filter(change_message=f"Resolved (bulk job #{job.pk})").count() == 4
+    assert set(FailedMessage.objects.filter(pk__in=[row.pk for row in rows]).values_list("status", flat=True)) == {"resolved"}
+
+
 def _qs(query: dict[str, str]) -> str:
     return urlencode(query)
 

@@ -3,7 +3,8 @@
 Why a thread in the web process and not a Celery task: the console then needs nothing deployed
 beside the admin (no worker on a queue of its own that operators must remember to run), and the job
 row makes the thread disposable. Progress is saved after every step, and a job whose runner stopped
-(the web process restarted) is taken over by the next view of its progress page, from its cursor.
+(the web process restarted) is taken over from its cursor by the next view of its progress page or of
+the failures list.
 Every step acts through the same atomic claims as one click (failed → requeued/resolved/discarded),
 so a row is never acted on twice, and at most one job per (action, filter) is active at a time.
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from . import audit, services
@@ -60,6 +61,16 @@ def ensure_running(model_admin: admin.ModelAdmin, job: BulkJob) -> None:
     """Give an active job whose runner has gone quiet a new one (its cursor says where to go on)."""
     if not job.finished and (job.heartbeat is None or timezone.now() - job.heartbeat > STALE_AFTER):
         spawn(model_admin, job)
+
+
+def take_over_stale(model_admin: admin.ModelAdmin) -> int:
+    """Give every active job whose runner has gone quiet a new one; returns how many. The failures list
+    calls this, so a job outlives a restart of the web process without anyone opening its own page."""
+    quiet = Q(heartbeat__isnull=True) | Q(heartbeat__lt=timezone.now() - STALE_AFTER)
+    jobs = list(BulkJob.objects.filter(quiet, state__in=BulkJob.ACTIVE))
+    for job in jobs:
+        ensure_running(model_admin, job)
+    return len(jobs)
 
 
 def spawn(model_admin: admin.ModelAdmin, job: BulkJob) -> None:

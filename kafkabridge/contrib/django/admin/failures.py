@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .. import feedback, overview, payload, perms, services
+from ..bulk import take_over_stale
 from ..filters import FailureGroupFilter, IndexedValuesFilter
 from ..models import FailedMessage
 from ..paginator import EstimatedCountPaginator
@@ -83,6 +84,7 @@ class FailedMessageAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        take_over_stale(self)  # bulk jobs whose web process restarted go on from their cursor
         return super().changelist_view(request, {**(extra_context or {}), "kb_can": _can(request)})
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:

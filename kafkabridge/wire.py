@@ -313,6 +313,8 @@ class Delivery:
         """The delivery state of a task's kwargs, whichever version of kafkabridge queued it."""
         if DELIVERY_KWARG in kwargs:
             return cls.from_dict(kwargs[DELIVERY_KWARG])
+        if not kwargs:  # what the bridge writes for a first delivery: most tasks, no new object each
+            return FIRST_DELIVERY
         return _from_legacy_kwargs(kwargs)
 
 

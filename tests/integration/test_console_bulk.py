@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -100,15 +101,22 @@ def test_bulk_discard_needs_the_discard_permission(database: None) -> None:
     assert 'id="kb-bulk-discard"' not in client.get(url("changelist")).content.decode()
 
 
-def test_a_job_whose_runner_died_is_taken_over_from_its_cursor_by_its_progress_page(database: None) -> None:
+def _abandoned_job(action: str, status: str, rows: int, done: int) -> tuple[Any, BulkJob, list[FailedMessage]]:
+    """A job of ``action`` on ``rows`` failures that acted on its first ``done`` (they are ``status`` now),
+    then lost its web process: no progress for a minute. Returns an operator's client, the job, the rows."""
     ns = unique_name()
-    # Given a discard job that handled its first 4 rows, then its web process died (no progress for a minute)
-    rows = [save_failure(f"{ns}.bulk", offset) for offset in range(10)]
-    client, user = operator(f"{ns}-op", "discard")
-    FailedMessage.objects.filter(pk__in=[row.pk for row in rows[:4]]).update(status=FailedMessage.Status.DISCARDED)
+    failures = [save_failure(f"{ns}.bulk", offset) for offset in range(rows)]
+    client, user = operator(f"{ns}-op", action)
+    FailedMessage.objects.filter(pk__in=[row.pk for row in failures[:done]]).update(status=status)
     stale = timezone.now() - timedelta(minutes=1)
-    job = BulkJob.objects.create(action="discard", query=f"source_topic__exact={ns}.bulk", created_by=user, total=10, done=4,
-                                 max_pk=rows[-1].pk, cursor=rows[3].pk, state="running", heartbeat=stale, started_at=stale)
+    job = BulkJob.objects.create(action=action, query=f"source_topic__exact={ns}.bulk", created_by=user, total=rows, done=done,
+                                 max_pk=failures[-1].pk, cursor=failures[done - 1].pk, state="running", heartbeat=stale, started_at=stale)
+    return client, job, failures
+
+
+def test_a_job_whose_runner_died_is_taken_over_from_its_cursor_by_its_progress_page(database: None) -> None:
+    # Given a discard job that handled its first 4 of 10 rows, then its web process died
+    client, job, _ = _abandoned_job("discard", FailedMessage.Status.DISCARDED, rows=10, done=4)
 
     # When someone looks at its progress
     with override_settings(KAFKABRIDGE_CONSOLE=FAST):
@@ -122,14 +130,8 @@ def test_a_job_whose_runner_died_is_taken_over_from_its_cursor_by_its_progress_p
 
 
 def test_a_job_whose_runner_died_is_taken_over_when_someone_opens_the_failures_list(database: None) -> None:
-    ns = unique_name()
-    # Given a resolve job that handled 2 of its rows, then its web process restarted (no progress for a minute)
-    rows = [save_failure(f"{ns}.bulk", offset) for offset in range(6)]
-    client, user = operator(f"{ns}-op", "resolve")
-    FailedMessage.objects.filter(pk__in=[row.pk for row in rows[:2]]).update(status=FailedMessage.Status.RESOLVED)
-    stale = timezone.now() - timedelta(minutes=1)
-    job = BulkJob.objects.create(action="resolve", query=f"source_topic__exact={ns}.bulk", created_by=user, total=6, done=2,
-                                 max_pk=rows[-1].pk, cursor=rows[1].pk, state="running", heartbeat=stale, started_at=stale)
+    # Given a resolve job that handled 2 of its 6 rows, then its web process restarted
+    client, job, rows = _abandoned_job("resolve", FailedMessage.Status.RESOLVED, rows=6, done=2)
 
     # When an operator opens the failures list, not the job's page
     with override_settings(KAFKABRIDGE_CONSOLE=FAST):

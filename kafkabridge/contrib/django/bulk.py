@@ -22,7 +22,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max
 from django.utils import timezone
 
 from . import audit, services
@@ -63,14 +63,11 @@ def ensure_running(model_admin: admin.ModelAdmin, job: BulkJob) -> None:
         spawn(model_admin, job)
 
 
-def take_over_stale(model_admin: admin.ModelAdmin) -> int:
-    """Give every active job whose runner has gone quiet a new one; returns how many. The failures list
-    calls this, so a job outlives a restart of the web process without anyone opening its own page."""
-    quiet = Q(heartbeat__isnull=True) | Q(heartbeat__lt=timezone.now() - STALE_AFTER)
-    jobs = list(BulkJob.objects.filter(quiet, state__in=BulkJob.ACTIVE))
-    for job in jobs:
+def take_over_stale(model_admin: admin.ModelAdmin) -> None:
+    """:func:`ensure_running` for every active job (a handful at most). The failures list calls this, so
+    a job outlives a restart of the web process without anyone opening its own page."""
+    for job in BulkJob.objects.filter(state__in=BulkJob.ACTIVE):
         ensure_running(model_admin, job)
-    return len(jobs)
 
 
 def spawn(model_admin: admin.ModelAdmin, job: BulkJob) -> None:
